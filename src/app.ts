@@ -1,0 +1,42 @@
+// The public app. The request flow, in the order the plugins run:
+//   verify JWT -> identity -> layers -> locators per backend -> read (parallel, timed) -> merge -> validate -> answer
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { Backend } from '../backends/port.js'
+import type { Config } from './config/schema.js'
+import auditLog from './plugins/audit-log.js'
+import errorHandler from './plugins/error-handler.js'
+import identity from './plugins/identity.js'
+import secretsRoute from './plugins/secrets-route.js'
+import verifyJwt from './plugins/verify-jwt.js'
+import { createResolver, type StoreReader } from './resolver.js'
+
+export interface AppOptions {
+  config: Config
+  backends: readonly Backend[]
+  logger: Logger
+  /** The store reads, normally the cache in front of callStore. */
+  read: StoreReader
+  onInvalidEntry?: (backend: string, layer: string) => void
+}
+
+export async function buildApp ({ config, backends, logger, read, onInvalidEntry }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }), // the audit line replaces Fastify's request logs
+    return503OnClosing: true,
+    bodyLimit: 1024 // GET only: nobody needs to send us a body
+  })
+  await app.register(errorHandler)                        // catalog errors -> JSON; 401 with WWW-Authenticate
+  await app.register(auditLog)                            // one line per request, no values
+  await app.register(verifyJwt, { auth: config.auth })    // Authorization: Bearer <JWT> -> verified claims
+  await app.register(identity, { auth: config.auth })     // claims -> projectId / nfObjectId / nfObjectType
+  await app.register(secretsRoute, {                      // layers -> locators -> read -> merge -> validate -> answer
+    path: config.server.path,
+    resolver: createResolver(config.layers, backends, read),
+    strict: config.strict,
+    deadlineMs: config.server.requestTimeoutSeconds * 1000,
+    onInvalidEntry
+  })
+  return app
+}

@@ -1,0 +1,193 @@
+// Loads the config: YAML -> NFSS__ env overrides -> ${env:}/${file:} references -> schema.
+// Every problem is collected and reported with its config path before start-up fails.
+import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { Type, type TObject } from '@sinclair/typebox'
+import { Ajv, type ErrorObject } from 'ajv'
+import { parse, YAMLParseError } from 'yaml'
+import { backendDefinitions, definitionFor } from '../../backends/registry.js'
+import type { BackendDefinition } from '../../backends/port.js'
+import { unknownPlaceholders } from '../core/locator.js'
+import { ConfigInvalid } from '../errors.js'
+import { BackendBaseSchema, ConfigSchema, type Config } from './schema.js'
+
+export interface LoadedConfig {
+  config: Config
+  /** Folder of the config file: relative paths in it resolve from here. */
+  baseDir: string
+}
+
+export interface LoadOptions {
+  /** Config file; omit to build from `document` alone (tests, the demo). */
+  file?: string
+  document?: unknown
+  env?: NodeJS.ProcessEnv
+  baseDir?: string
+  definitions?: readonly BackendDefinition<any>[]
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: false })
+const validateBase = ajv.compile(ConfigSchema)
+const backendValidators = new WeakMap<TObject, ReturnType<typeof ajv.compile>>()
+
+type Path = Array<string | number>
+
+/** `backends[0].root` style, as users write it. */
+export function formatPath (path: Path): string {
+  return path.reduce<string>((out, seg) => typeof seg === 'number' ? `${out}[${seg}]` : out === '' ? seg : `${out}.${seg}`, '') || '(root)'
+}
+
+function pointerPath (pointer: string): Path {
+  return pointer.split('/').slice(1).map(s => /^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~'))
+}
+
+function ajvProblems (errors: ErrorObject[] | null | undefined, prefix: Path): string[] {
+  return (errors ?? []).map(e => {
+    const path = [...prefix, ...pointerPath(e.instancePath)]
+    if (e.keyword === 'additionalProperties') return `${formatPath([...path, e.params.additionalProperty as string])}: unknown key`
+    if (e.keyword === 'required') return `${formatPath([...path, e.params.missingProperty as string])}: is required`
+    if (e.keyword === 'enum' || e.keyword === 'anyOf') return `${formatPath(path)}: must be one of the allowed values`
+    return `${formatPath(path)}: ${e.message ?? 'is invalid'}`
+  })
+}
+
+export function loadConfig (options: LoadOptions): LoadedConfig {
+  const env = options.env ?? process.env
+  const problems: string[] = []
+  let document = options.document
+  let baseDir = options.baseDir ?? process.cwd()
+  if (options.file !== undefined) {
+    baseDir = dirname(resolve(options.file))
+    document = readYaml(options.file)
+  }
+  document ??= {}
+  if (typeof document !== 'object' || Array.isArray(document)) throw new ConfigInvalid('(root): must be a map')
+  const definitions = options.definitions ?? backendDefinitions
+
+  applyEnvOverrides(document as Record<string, unknown>, env, knownKeys(definitions))
+  const resolved = resolveReferences(document, [], env, baseDir, problems)
+
+  if (!validateBase(resolved)) problems.push(...ajvProblems(validateBase.errors, []))
+  const config = resolved as Config
+  if (Array.isArray(config.backends)) problems.push(...backendProblems(config, definitions))
+  if (problems.length > 0) throw new ConfigInvalid(problems.map(p => `  - ${p}`).join('\n'))
+  return { config, baseDir }
+}
+
+function readYaml (file: string): unknown {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigInvalid(`  - cannot read config file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+  try {
+    return parse(text, { uniqueKeys: true })
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos !== undefined ? ` at line ${err.linePos[0].line}` : ''
+    throw new ConfigInvalid(`  - ${file} is not valid YAML${where}`)
+  }
+}
+
+function backendProblems (config: Config, definitions: readonly BackendDefinition<any>[]): string[] {
+  const problems: string[] = []
+  const names = new Set<string>()
+  config.backends.forEach((backend, index) => {
+    const at = (key: string, problem: string): string => `${formatPath(['backends', index, key])}: ${problem}`
+    if (typeof backend !== 'object' || backend === null) return
+    if (names.has(backend.name)) problems.push(at('name', `"${backend.name}" is used twice`))
+    names.add(backend.name)
+    let definition: BackendDefinition<any>
+    try {
+      definition = definitionFor(backend.type, index, definitions)
+    } catch {
+      problems.push(at('type', `unknown type "${String(backend.type)}" (known: ${definitions.map(d => d.type).join(', ')})`))
+      return
+    }
+    let validate = backendValidators.get(definition.options)
+    if (validate === undefined) {
+      validate = ajv.compile(Type.Object({ ...BackendBaseSchema.properties, ...definition.options.properties }, { additionalProperties: false }))
+      backendValidators.set(definition.options, validate)
+    }
+    if (!validate(backend)) problems.push(...ajvProblems(validate.errors, ['backends', index]).filter(p => !problems.includes(p)))
+    for (const [layer, template] of Object.entries(backend.locators ?? {})) {
+      if (!config.layers.includes(layer)) problems.push(`${formatPath(['backends', index, 'locators', layer])}: no such layer (layers: ${config.layers.join(', ')})`)
+      const unknown = unknownPlaceholders(template)
+      if (unknown.length > 0) problems.push(`${formatPath(['backends', index, 'locators', layer])}: unknown placeholder {${unknown.join('}, {')}} (use {projectId}, {nfObjectId}, {nfObjectType})`)
+    }
+  })
+  return problems
+}
+
+const REFERENCE = /\$\{(env|file):([^}]+)\}/g
+
+/** Replaces ${env:NAME} and ${file:PATH} inside string values; a missing one is a problem at that path. */
+function resolveReferences (value: unknown, path: Path, env: NodeJS.ProcessEnv, baseDir: string, problems: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(REFERENCE, (_, kind: string, name: string) => {
+      if (kind === 'env') {
+        const found = env[name]
+        if (found === undefined || found === '') problems.push(`${formatPath(path)}: environment variable ${name} is not set`)
+        return found ?? ''
+      }
+      try {
+        return readFileSync(resolve(baseDir, name), 'utf8').replace(/\r?\n$/, '')
+      } catch (err) {
+        problems.push(`${formatPath(path)}: cannot read file ${name} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+        return ''
+      }
+    })
+  }
+  if (Array.isArray(value)) return value.map((v, i) => resolveReferences(v, [...path, i], env, baseDir, problems))
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveReferences(v, [...path, k], env, baseDir, problems)]))
+  }
+  return value
+}
+
+/** Every key name the schema knows, by lower case: env names cannot carry camelCase. */
+function knownKeys (definitions: readonly BackendDefinition<any>[]): Map<string, string> {
+  const keys = new Map<string, string>()
+  const walk = (schema: unknown): void => {
+    if (typeof schema !== 'object' || schema === null) return
+    const s = schema as { properties?: Record<string, unknown>, items?: unknown, additionalProperties?: unknown, anyOf?: unknown[] }
+    for (const [name, sub] of Object.entries(s.properties ?? {})) {
+      keys.set(name.toLowerCase(), name)
+      walk(sub)
+    }
+    walk(s.items)
+    walk(s.additionalProperties)
+    s.anyOf?.forEach(walk)
+  }
+  walk(ConfigSchema)
+  definitions.forEach(d => walk(d.options))
+  return keys
+}
+
+/**
+ * NFSS__SERVER__PORT=8081 sets server.port; NFSS__BACKENDS__0__ROOT sets backends[0].root.
+ * Values stay strings; the schema coerces numbers and booleans.
+ */
+export function applyEnvOverrides (document: Record<string, unknown>, env: NodeJS.ProcessEnv, keys: Map<string, string>): void {
+  const overrides = Object.entries(env).filter(([name]) => name.startsWith('NFSS__')).sort(([a], [b]) => a.localeCompare(b))
+  for (const [name, value] of overrides) {
+    const segments = name.slice('NFSS__'.length).split('__').filter(s => s !== '')
+    if (segments.length === 0 || value === undefined) continue
+    let node: Record<string, unknown> | unknown[] = document
+    segments.forEach((segment, i) => {
+      const isLast = i === segments.length - 1
+      const key: string | number = Array.isArray(node) && /^\d+$/.test(segment)
+        ? Number(segment)
+        : Object.keys(node).find(k => k.toLowerCase() === segment.toLowerCase()) ?? keys.get(segment.toLowerCase()) ?? segment.toLowerCase()
+      const container = node as Record<string | number, unknown>
+      if (isLast) {
+        container[key] = value
+        return
+      }
+      if (typeof container[key] !== 'object' || container[key] === null) {
+        container[key] = /^\d+$/.test(segments[i + 1] ?? '') ? [] : {}
+      }
+      node = container[key] as Record<string, unknown> | unknown[]
+    })
+  }
+}

@@ -1,0 +1,48 @@
+// The one config schema; the Config type derives from it. Key names of PRODUCT.md are fixed.
+import { Type, type Static } from '@sinclair/typebox'
+
+const Seconds = (def: number, description: string) => Type.Number({ minimum: 0, default: def, description })
+
+export const CacheSchema = Type.Object({
+  ttl: Seconds(30, 'seconds a read is served from memory; 0 disables the cache'),
+  staleIfError: Seconds(600, 'seconds a cached read may still be served when the store fails'),
+  maxEntries: Type.Integer({ minimum: 1, default: 10_000, description: 'bound on cached locators (LRU)' })
+}, { additionalProperties: false, default: {} })
+
+export const BackendBaseSchema = Type.Object({
+  name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'unique; used in logs, metrics and resolve output' }),
+  type: Type.String({ minLength: 1 }),
+  locators: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }), { description: 'locator template per layer' })),
+  timeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 5, description: 'per store call' }),
+  cache: CacheSchema
+}, { additionalProperties: true })
+
+export const ConfigSchema = Type.Object({
+  server: Type.Object({
+    host: Type.String({ default: '0.0.0.0' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    path: Type.String({ pattern: '^/', default: '/' }),
+    requestTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'deadline for one request' })
+  }, { additionalProperties: false, default: {} }),
+  ops: Type.Object({
+    host: Type.String({ default: '0.0.0.0' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 9090 }),
+    readyTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 5 })
+  }, { additionalProperties: false, default: {} }),
+  auth: Type.Object({
+    // RFC 7518 3.2: an HMAC key at least as long as the hash (32 bytes for HS256).
+    secrets: Type.Array(Type.String({ minLength: 32 }), { minItems: 1, description: 'any of them verifies (rotation)' }),
+    algorithms: Type.Array(Type.Union([Type.Literal('HS256'), Type.Literal('HS384'), Type.Literal('HS512')]), { minItems: 1, uniqueItems: true, default: ['HS256'] }),
+    clockToleranceSeconds: Seconds(30, 'allowed clock skew for exp and iat'),
+    maxTokenAgeSeconds: Seconds(0, '0: only exp limits the token')
+  }, { additionalProperties: false }),
+  layers: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,62}$' }), { minItems: 1, uniqueItems: true, default: ['global', 'project', 'object'] }),
+  strict: Type.Boolean({ default: false }),
+  log: Type.Object({
+    level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' })
+  }, { additionalProperties: false, default: {} }),
+  backends: Type.Array(BackendBaseSchema, { minItems: 1 })
+}, { additionalProperties: false })
+
+export type Config = Static<typeof ConfigSchema>
+export type BackendConfig = Static<typeof BackendBaseSchema>

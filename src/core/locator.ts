@@ -1,0 +1,34 @@
+// Locator templates: a layer becomes a store location through {projectId}, {nfObjectId}, {nfObjectType}.
+import type { Identity } from './identity.js'
+
+export const PLACEHOLDERS = ['projectId', 'nfObjectId', 'nfObjectType'] as const
+const PLACEHOLDER = /\{([^{}]*)\}/g
+
+export const DEFAULT_LAYERS = ['global', 'project', 'object'] as const
+
+/** The PRODUCT.md defaults, before a store writes them in its own syntax. */
+export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
+  global: 'northflank/_global',
+  project: 'northflank/{projectId}/_shared',
+  object: 'northflank/{projectId}/{nfObjectId}'
+}
+
+/** Names of placeholders in a template that are not identity claims. */
+export function unknownPlaceholders (template: string): string[] {
+  return [...template.matchAll(PLACEHOLDER)]
+    .map(m => m[1] ?? '')
+    .filter(name => !(PLACEHOLDERS as readonly string[]).includes(name))
+}
+
+/**
+ * Fills a template. `escape` writes one id in the store's alphabet; it must be
+ * injective, so that two identities never share a locator.
+ */
+export function renderTemplate (template: string, identity: Identity, escape: (id: string) => string = id => id): string {
+  return template.replace(PLACEHOLDER, (_, name: string) => escape(identity[name as keyof Identity]))
+}
+
+/** The templates a backend uses: its defaults, overridden per layer by config. */
+export function layerTemplates (configured: Record<string, string> | undefined, defaults: Readonly<Record<string, string>>): Record<string, string> {
+  return { ...defaults, ...configured }
+}

@@ -1,0 +1,38 @@
+// Maps the error catalog to answers. Details (why a token was refused, which path a store
+// denied) go to the server log; the caller gets the stable code and a short message.
+import type { FastifyError, FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { isStoreError } from '../errors.js'
+import { TokenRefused } from './verify-jwt.js'
+
+const REALM = 'Bearer realm="nf-secret-source"'
+
+async function errorHandler (app: FastifyInstance): Promise<void> {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof TokenRefused) {
+      request.log.warn({ reason: err.reason }, 'token refused')
+      request.auditNote = err.reason
+      return reply.code(401)
+        .header('www-authenticate', err.tokenPresented ? `${REALM}, error="invalid_token"` : REALM)
+        .send({ error: 'Unauthorized', code: err.code, message: err.message })
+    }
+    if (isStoreError(err)) {
+      request.log.error({ backend: err.backend, layer: err.layer, locator: err.locator, code: err.code, detail: err.message }, 'store read failed')
+      request.auditNote = `${err.code} ${err.backend ?? ''}/${err.layer ?? ''}`
+      return reply.code(503).send({ error: 'Service Unavailable', code: err.code, message: `backend "${err.backend ?? '?'}" could not read layer "${err.layer ?? '?'}"` })
+    }
+    if (err.code === 'NFSS_INVALID_ENTRIES' || err.code === 'NFSS_DEADLINE_EXCEEDED') {
+      request.log.error({ code: err.code }, err.message)
+      request.auditNote = err.code
+      return reply.code(err.statusCode ?? 503).send({ error: err.statusCode === 502 ? 'Bad Gateway' : 'Service Unavailable', code: err.code, message: err.message })
+    }
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ error: 'Bad Request', code: err.code, message: err.message })
+    }
+    request.log.error({ err }, 'unexpected error')
+    return reply.code(500).send({ error: 'Internal Server Error', message: 'internal error' })
+  })
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'Not Found', message: 'no such route' }))
+}
+
+export default fp(errorHandler, { name: 'error-handler' })

@@ -1,0 +1,70 @@
+// Authorization: Bearer <JWT> -> verified claims, with @fastify/jwt (fast-jwt underneath).
+// One @fastify/jwt namespace per configured secret, tried in order, so a rotated-in secret
+// verifies beside the old one. Only HS algorithms are configurable: with a shared secret,
+// alg none and RS/ES headers (algorithm confusion) are refused by fast-jwt's allow-list.
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from '../config/schema.js'
+import { Unauthorized } from '../errors.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    claims: Record<string, unknown> | null
+  }
+}
+
+type Verify = (token: string) => Record<string, unknown>
+
+// base64url header.payload.signature; fast-jwt parses, this only bounds what reaches it.
+const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i
+const MAX_TOKEN_LENGTH = 8192
+
+export class TokenRefused extends Unauthorized {
+  constructor (readonly reason: string, readonly tokenPresented: boolean) {
+    super()
+  }
+}
+
+export function bearerToken (header: string | undefined): string {
+  if (header === undefined || header === '') throw new TokenRefused('no Authorization header', false)
+  if (header.length > MAX_TOKEN_LENGTH) throw new TokenRefused('Authorization header too long', true)
+  const match = BEARER.exec(header)
+  if (match?.[1] === undefined) throw new TokenRefused('Authorization header is not "Bearer <JWT>"', true)
+  return match[1]
+}
+
+/** Tries each secret; only a signature mismatch moves on to the next one. */
+export function verifyWithAny (verifiers: readonly Verify[], token: string): Record<string, unknown> {
+  for (const verify of verifiers) {
+    try {
+      return verify(token)
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code === 'FAST_JWT_INVALID_SIGNATURE') continue
+      throw new TokenRefused(`${code ?? 'error'}: ${(err as Error).message}`, true)
+    }
+  }
+  throw new TokenRefused('signature matches no configured secret', true)
+}
+
+async function verifyJwt (app: FastifyInstance, { auth }: { auth: Config['auth'] }): Promise<void> {
+  const verifiers: Verify[] = []
+  for (const [index, secret] of auth.secrets.entries()) {
+    const namespace = `secret${index}`
+    await app.register(fastifyJwt, {
+      secret,
+      namespace,
+      verify: { algorithms: auth.algorithms, requiredClaims: ['exp'], clockTolerance: auth.clockToleranceSeconds * 1000 }
+    })
+    const jwt = (app.jwt as unknown as Record<string, { verify: Verify }>)[namespace]
+    if (jwt === undefined) throw new Error(`@fastify/jwt namespace ${namespace} missing`)
+    verifiers.push(token => jwt.verify(token))
+  }
+  app.decorateRequest('claims', null)
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    request.claims = verifyWithAny(verifiers, bearerToken(request.headers.authorization))
+  })
+}
+
+export default fp(verifyJwt, { name: 'verify-jwt', fastify: '5.x' })

@@ -1,0 +1,32 @@
+// One call to a store: bounded by the backend's timeout, every failure a typed store error.
+import type { Backend, ReadResult } from '../backends/port.js'
+import { isStoreError, storeError, type StoreError } from './errors.js'
+
+/**
+ * Anything a backend throws that is not already a store error becomes "unavailable".
+ * Only the error's name and code survive: SDK messages can carry URLs, headers or tokens.
+ */
+export function asStoreError (err: unknown): StoreError {
+  if (isStoreError(err)) return err
+  const { name, code } = err as { name?: string, code?: unknown }
+  return storeError('unavailable', `${name ?? 'Error'}${typeof code === 'string' ? ` ${code}` : ''}`)
+}
+
+export async function callStore (backend: Backend, locator: string, timeoutMs: number): Promise<ReadResult> {
+  const controller = new AbortController()
+  let timer: NodeJS.Timeout | undefined
+  // Race the read against the timer too: a backend that ignores its signal still cannot hang a request.
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort()
+      reject(storeError('unavailable', `no answer within ${timeoutMs} ms`))
+    }, timeoutMs)
+  })
+  try {
+    return await Promise.race([backend.read(locator, controller.signal), timedOut])
+  } catch (err) {
+    throw asStoreError(err)
+  } finally {
+    clearTimeout(timer)
+  }
+}

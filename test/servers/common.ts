@@ -1,0 +1,71 @@
+// Shared plumbing for the real test servers (OpenBao, moto, Lowkey Vault, kube-apiserver).
+// Every server listens on 127.0.0.1 on a free port chosen here; nothing leaves loopback.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+import { existsSync, mkdirSync, openSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const cacheDir = join(repoRoot, '.cache')
+export const isCI = process.env.CI === 'true'
+
+export function freePort (): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      srv.close(() => resolvePort(port))
+    })
+  })
+}
+
+export async function waitUntil (what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return
+    } catch (err) {
+      lastError = err
+    }
+    await new Promise(r => setTimeout(r, 200))
+  }
+  throw new Error(`${what} not ready after ${timeoutMs} ms${lastError ? `: ${String(lastError)}` : ''}`)
+}
+
+/** Starts a long-running server process with its output in .cache/logs/<name>.log. */
+export function startProcess (name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const logs = join(cacheDir, 'logs')
+  mkdirSync(logs, { recursive: true })
+  const out = openSync(join(logs, `${name}.log`), 'a')
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', out, out] })
+  child.unref()
+  return child
+}
+
+export async function stopProcess (child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>(r => child.once('exit', () => r()))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+  await exited
+  clearTimeout(timer)
+}
+
+/**
+ * Why a store suite cannot run here, or undefined when it can. Locally a missing
+ * prerequisite skips the suite with one loud line; under CI=true it is a failure.
+ */
+export function unavailableReason (prerequisites: Array<[ok: boolean, why: string]>): string | undefined {
+  const missing = prerequisites.filter(([ok]) => !ok).map(([, why]) => why)
+  return missing.length === 0 ? undefined : missing.join('; ')
+}
+
+export function binaryIn (dir: string, name: string): string | undefined {
+  const p = join(dir, name)
+  return existsSync(p) ? p : undefined
+}
