@@ -1,0 +1,204 @@
+// The shared contract every backend passes (the pattern of unstorage's one driver test).
+// Each store's test file builds a fixture that writes the canonical data in the store's own
+// layout through the store's own API, then calls backendContract().
+import type { Test } from 'tap'
+import type { Backend } from '../../backends/port.js'
+import type { Entry } from '../../src/core/entries.js'
+import type { Identity } from '../../src/core/identity.js'
+import { callStore } from '../../src/store-call.js'
+
+/** One canonical file, as the secret document shorthand writes it. */
+export interface SeedFile {
+  path: string
+  data: string
+  encoding: 'utf-8' | 'base64'
+  mode?: string
+  owner?: string
+  group?: string
+}
+
+export interface Seed {
+  env: Record<string, string>
+  files: SeedFile[]
+}
+
+export interface ContractFixture {
+  /** The backend under test, built with its default locators. */
+  backend: Backend
+  /** Writes `seed` where `backend.locate(layer, identity)` points, in the store's native layout. */
+  seed: (layer: string, identity: Identity, seed: Seed) => Promise<void>
+  /** Makes that locator hold something that is not a secret document (stores that hold documents). */
+  seedMalformed?: (layer: string, identity: Identity) => Promise<void>
+  /** The same backend type pointed at a store that refuses its credentials. */
+  denied?: () => Promise<{ backend: Backend, layer: string, identity: Identity }>
+  /** The same backend type pointed at a closed 127.0.0.1 port. */
+  unreachable?: () => Promise<Backend>
+  /** Store API calls made so far (to prove calls per read do not grow with keys). */
+  storeCalls?: () => number
+  /** Most store calls one read of one locator may take. */
+  maxCallsPerRead?: number
+  /** Layers the defaults cover: global, project, object. */
+  layers?: string[]
+  /** The store compares names case-insensitively (Key Vault): locators must differ after lower-casing. */
+  caseInsensitive?: boolean
+}
+
+let counter = 0
+/** A fresh identity per test, so tests never see each other's data. */
+export function uniqueIdentity (prefix = 'p'): Identity {
+  counter++
+  const n = `${Date.now().toString(36)}${counter}`
+  return { projectId: `${prefix}${n}`, nfObjectId: `svc${n}`, nfObjectType: 'service' }
+}
+
+export const CANONICAL: Seed = {
+  env: {
+    API_KEY: 'k-123',
+    DATABASE_URL: 'postgres://app:p%40ss@db.internal:5432/app?sslmode=require',
+    MULTI_LINE: 'line one\nline two\n',
+    UNICODE: 'grüße ☃ 日本',
+    EQUALS_AND_QUOTES: 'a=b;c="d" \'e\'',
+    EMPTY: ''
+  },
+  files: [
+    { path: '/etc/app/config.json', data: '{"debug": false}', encoding: 'utf-8' },
+    { path: '/etc/tls/key.pem', data: Buffer.from('-----BEGIN KEY-----\n\u0000\u00ff binary\n').toString('base64'), encoding: 'base64', mode: '0400', owner: '1000', group: '2000' }
+  ]
+}
+
+export function expectedEntries (seed: Seed): Entry[] {
+  const env: Entry[] = Object.entries(seed.env).map(([key, value]) => ({ type: 'ENV', key, value }))
+  const files: Entry[] = seed.files.map(f => ({
+    type: 'FILE',
+    path: f.path,
+    data: f.data,
+    encoding: f.encoding,
+    ...(f.mode === undefined ? {} : { permissions: { policy: 'AlwaysSet' as const, mode: f.mode } }),
+    ...(f.owner === undefined ? {} : { owner: { policy: 'AlwaysSetExplicit' as const, value: f.owner } }),
+    ...(f.group === undefined ? {} : { group: { policy: 'AlwaysSetExplicit' as const, value: f.group } })
+  }))
+  return [...env, ...files]
+}
+
+export function sortEntries (entries: Entry[]): Entry[] {
+  const name = (e: Entry): string => `${e.type}:${e.type === 'ENV' ? e.key : e.path}`
+  return [...entries].sort((a, b) => (name(a) < name(b) ? -1 : 1))
+}
+
+async function readEntries (backend: Backend, locator: string): Promise<Entry[] | undefined> {
+  const result = await backend.read(locator, AbortSignal.timeout(10_000))
+  return result.found ? sortEntries(result.entries) : undefined
+}
+
+export async function backendContract (t: Test, fixture: ContractFixture): Promise<void> {
+  const { backend } = fixture
+  const layers = fixture.layers ?? ['global', 'project', 'object']
+
+  await t.test('contract: ready() passes against a healthy store', async t => {
+    await t.resolves(backend.ready(AbortSignal.timeout(10_000)))
+  })
+
+  await t.test('contract: a missing locator is an empty layer, not an error', async t => {
+    const identity = uniqueIdentity()
+    for (const layer of ['project', 'object']) {
+      const locator = backend.locate(layer, identity)
+      t.type(locator, 'string', `${layer} has a default locator`)
+      t.same(await backend.read(locator as string, AbortSignal.timeout(10_000)), { found: false }, `${layer} not found`)
+    }
+  })
+
+  await t.test('contract: ENV and FILE entries round-trip with every attribute', async t => {
+    const identity = uniqueIdentity()
+    await fixture.seed('object', identity, CANONICAL)
+    const entries = await readEntries(backend, backend.locate('object', identity) as string)
+    t.same(entries, sortEntries(expectedEntries(CANONICAL)))
+  })
+
+  await t.test('contract: every default layer reads its own locator', async t => {
+    const identity = uniqueIdentity()
+    for (const layer of layers.filter(l => l !== 'global')) {
+      await fixture.seed(layer, identity, { env: { [`FROM_${layer.toUpperCase()}`]: layer }, files: [] })
+    }
+    for (const layer of layers.filter(l => l !== 'global')) {
+      t.same(await readEntries(backend, backend.locate(layer, identity) as string), [{ type: 'ENV', key: `FROM_${layer.toUpperCase()}`, value: layer }], layer)
+    }
+  })
+
+  await t.test('contract: tenant isolation: ids that collide naively map to different locators and data', async t => {
+    const n = Date.now().toString(36)
+    const a: Identity = { projectId: `a-b${n}`, nfObjectId: 'c', nfObjectType: 'service' }
+    const b: Identity = { projectId: 'a', nfObjectId: `b${n}-c`, nfObjectType: 'service' }
+    const c: Identity = { projectId: `A-B${n}`, nfObjectId: 'C', nfObjectType: 'service' }
+    const d: Identity = { projectId: `a.b${n}`, nfObjectId: 'c', nfObjectType: 'service' }
+    const e: Identity = { projectId: `a_b${n}`, nfObjectId: 'c', nfObjectType: 'service' }
+    const all = [a, b, c, d, e]
+    for (const layer of ['project', 'object']) {
+      const locators = all.map(i => backend.locate(layer, i))
+      t.equal(new Set(locators.map(l => fixture.caseInsensitive === true ? l?.toLowerCase() : l)).size, all.length, `${layer}: ${locators.join(' | ')}`)
+    }
+    const globalLocators = new Set(all.map(i => backend.locate('global', i)))
+    t.equal(globalLocators.size, 1, 'global is shared by design')
+    const projectAndObject = all.flatMap(i => [backend.locate('project', i), backend.locate('object', i)])
+    t.notOk(projectAndObject.includes(backend.locate('global', a)), 'global never equals a project or object locator')
+    await fixture.seed('object', a, { env: { OWNER: 'a' }, files: [] })
+    t.equal(await readEntries(backend, backend.locate('object', b) as string), undefined, 'b does not see a')
+    t.equal(await readEntries(backend, backend.locate('object', c) as string), undefined, 'a case variant does not see a')
+  })
+
+  await t.test('contract: a layer without a template is not read', async t => {
+    t.equal(backend.locate('no-such-layer', uniqueIdentity()), undefined)
+  })
+
+  await t.test('contract: read() honours an aborted signal', async t => {
+    const identity = uniqueIdentity()
+    await fixture.seed('object', identity, { env: { A: '1' }, files: [] })
+    const controller = new AbortController()
+    controller.abort()
+    await t.rejects(backend.read(backend.locate('object', identity) as string, controller.signal))
+  })
+
+  if (fixture.seedMalformed !== undefined) {
+    await t.test('contract: a malformed document is NFSS_STORE_MALFORMED, never an empty layer', async t => {
+      const identity = uniqueIdentity()
+      await fixture.seedMalformed?.('object', identity)
+      await t.rejects(callStore(backend, backend.locate('object', identity) as string, 10_000), { code: 'NFSS_STORE_MALFORMED' })
+    })
+  }
+
+  if (fixture.denied !== undefined) {
+    await t.test('contract: refused credentials are NFSS_STORE_DENIED', async t => {
+      const { backend: denied, layer, identity } = await (fixture.denied as NonNullable<ContractFixture['denied']>)()
+      try {
+        await t.rejects(callStore(denied, denied.locate(layer, identity) as string, 10_000), { code: 'NFSS_STORE_DENIED' })
+      } finally {
+        await denied.close()
+      }
+    })
+  }
+
+  if (fixture.unreachable !== undefined) {
+    await t.test('contract: an unreachable store is NFSS_STORE_UNAVAILABLE, and ready() fails', async t => {
+      const dead = await (fixture.unreachable as NonNullable<ContractFixture['unreachable']>)()
+      try {
+        await t.rejects(callStore(dead, dead.locate('object', uniqueIdentity()) as string, 10_000), { code: 'NFSS_STORE_UNAVAILABLE' })
+        await t.rejects(dead.ready(AbortSignal.timeout(10_000)))
+      } finally {
+        await dead.close()
+      }
+    })
+  }
+
+  if (fixture.storeCalls !== undefined) {
+    await t.test('contract: store calls per read do not grow with the number of keys', async t => {
+      const identity = uniqueIdentity()
+      const many: Seed = { env: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`KEY_${i}`, `value-${i}`])), files: [] }
+      await fixture.seed('object', identity, many)
+      const locator = backend.locate('object', identity) as string
+      const before = fixture.storeCalls?.() ?? 0
+      const entries = await readEntries(backend, locator)
+      const calls = (fixture.storeCalls?.() ?? 0) - before
+      t.equal(entries?.length, 50)
+      t.ok(calls >= 1 && calls <= (fixture.maxCallsPerRead ?? 1), `50 keys read with ${calls} store call(s)`)
+    })
+  }
+}

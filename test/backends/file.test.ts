@@ -1,0 +1,76 @@
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import t from 'tap'
+import { stringify } from 'yaml'
+import { fileBackend } from '../../backends/file.js'
+import type { Backend } from '../../backends/port.js'
+import { callStore } from '../../src/store-call.js'
+import { silentLogger } from '../helpers/logger.js'
+import { backendContract, uniqueIdentity, type Seed } from './contract.js'
+
+const root = await mkdtemp(join(tmpdir(), 'nfss-file-'))
+const context = { logger: silentLogger(), baseDir: root, layers: ['global', 'project', 'object'] }
+const create = (extra: Record<string, unknown> = {}): Backend =>
+  fileBackend.create({ name: 'files', type: 'file', root, ...extra } as never, context) as Backend
+const backend = create()
+
+function documentOf (seed: Seed): Record<string, unknown> {
+  const doc: Record<string, unknown> = { ...seed.env }
+  for (const f of seed.files) {
+    const { path, ...attributes } = f
+    doc[path] = attributes
+  }
+  return doc
+}
+
+async function writeLocator (locator: string, text: string): Promise<void> {
+  const path = join(root, `${locator}.yaml`)
+  await mkdir(dirname(path), { recursive: true })
+  await writeFile(path, text)
+}
+
+let reads = 0
+const counted: Backend = { ...backend, read: async (locator, signal) => { reads++; return await backend.read(locator, signal) } }
+
+await backendContract(t, {
+  backend: counted,
+  seed: async (layer, identity, seed) => { await writeLocator(backend.locate(layer, identity) as string, stringify(documentOf(seed))) },
+  seedMalformed: async (layer, identity) => { await writeLocator(backend.locate(layer, identity) as string, '- a list\n- not a map\n') },
+  storeCalls: () => reads,
+  maxCallsPerRead: 1
+})
+
+t.test('file: a YAML syntax error is malformed and the error quotes no source text', async t => {
+  const identity = uniqueIdentity()
+  const locator = backend.locate('object', identity) as string
+  await writeLocator(locator, 'API_KEY: "super-secret-value\nOTHER: [unclosed\n')
+  const err = await callStore(backend, locator, 5000).catch((e: Error) => e)
+  t.match(err, { code: 'NFSS_STORE_MALFORMED' })
+  t.notMatch((err as Error).message, /super-secret-value/)
+})
+
+t.test('file: an unreadable document is NFSS_STORE_DENIED', { skip: process.getuid?.() === 0 ? 'root reads any file' : false }, async t => {
+  const identity = uniqueIdentity()
+  const locator = backend.locate('object', identity) as string
+  await writeLocator(locator, 'A: b\n')
+  await chmod(join(root, `${locator}.yaml`), 0o000)
+  await t.rejects(callStore(backend, locator, 5000), { code: 'NFSS_STORE_DENIED' })
+})
+
+t.test('file: custom locator templates per layer', async t => {
+  const custom = create({ locators: { object: 'teams/{projectId}/{nfObjectType}/{nfObjectId}' } })
+  const identity = uniqueIdentity()
+  t.equal(custom.locate('object', identity), `teams/${identity.projectId}/service/${identity.nfObjectId}`)
+  t.equal(custom.locate('project', identity), `northflank/${identity.projectId}/_shared`, 'other layers keep their defaults')
+})
+
+t.test('file: locator templates cannot escape the root (traversal)', async t => {
+  t.throws(() => create({ locators: { object: '../{projectId}' } }), /must not contain/)
+  t.throws(() => create({ locators: { object: '/etc/{projectId}' } }), /relative/)
+})
+
+t.test('file: ready() fails when the root folder is missing', async t => {
+  const missing = create({ root: join(root, 'does-not-exist') })
+  await t.rejects(missing.ready(AbortSignal.timeout(1000)), { code: 'NFSS_STORE_UNAVAILABLE' })
+})
