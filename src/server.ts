@@ -1,8 +1,8 @@
 // Starts nf-secret-source from a loaded config: backends, the public app and its listener.
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import type { Backend } from '../backends/port.js'
-import { createBackends } from '../backends/registry.js'
+import type { Backend, BackendDefinition } from '../backends/port.js'
+import { backendDefinitions, createBackends } from '../backends/registry.js'
 import { buildApp } from './app.js'
 import type { LoadedConfig } from './config/load.js'
 import type { StoreReader } from './resolver.js'
@@ -20,8 +20,13 @@ export function directReader (timeoutMsOf: (backend: Backend) => number): StoreR
   return async (backend, locator) => ({ result: await callStore(backend, locator, timeoutMsOf(backend)), cache: 'off' })
 }
 
-export async function startService ({ config, baseDir }: LoadedConfig, logger: Logger): Promise<Service> {
-  const backends = await createBackends(config.backends, { logger, baseDir, layers: config.layers })
+export interface ServiceOptions {
+  /** The store types to build from; tests add in-process test backends here. */
+  definitions?: readonly BackendDefinition<any>[]
+}
+
+export async function startService ({ config, baseDir }: LoadedConfig, logger: Logger, { definitions = backendDefinitions }: ServiceOptions = {}): Promise<Service> {
+  const backends = await createBackends(config.backends, { logger, baseDir, layers: config.layers }, definitions)
   const timeouts = new Map(config.backends.map(b => [b.name, b.timeoutSeconds * 1000]))
   const app = await buildApp({ config, backends, logger, read: directReader(b => timeouts.get(b.name) ?? 5000) })
   await app.listen({ host: config.server.host, port: config.server.port })

@@ -1,5 +1,6 @@
 // Starts the real service (config loader, registry, Fastify, listener) on 127.0.0.1:<free port>.
 import type { Logger } from 'pino'
+import type { BackendDefinition } from '../../backends/port.js'
 import { loadConfig } from '../../src/config/load.js'
 import type { Identity } from '../../src/core/identity.js'
 import { startService, type Service } from '../../src/server.js'
@@ -18,14 +19,14 @@ export interface TestService {
 }
 
 /** `document` is merged over a loopback-only base config with TEST_SECRET. */
-export async function startTestService (document: Record<string, unknown>, options: { logger?: Logger, baseDir?: string } = {}): Promise<TestService> {
+export async function startTestService (document: Record<string, unknown>, options: { logger?: Logger, baseDir?: string, definitions?: readonly BackendDefinition<any>[] } = {}): Promise<TestService> {
   const base = {
     server: { host: '127.0.0.1', port: 0 },
     ops: { host: '127.0.0.1', port: 0 },
     auth: { secrets: [TEST_SECRET] }
   }
-  const loaded = loadConfig({ document: { ...base, ...document }, env: {}, baseDir: options.baseDir })
-  const service = await startService(loaded, options.logger ?? silentLogger())
+  const loaded = loadConfig({ document: { ...base, ...document }, env: {}, baseDir: options.baseDir, definitions: options.definitions })
+  const service = await startService(loaded, options.logger ?? silentLogger(), { definitions: options.definitions })
   const token = (identity: Identity, signOptions: Partial<SignOptions> = {}): string => signToken(identity, { secret: TEST_SECRET, ...signOptions })
   return {
     service,

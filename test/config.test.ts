@@ -1,0 +1,130 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { loadConfig } from '../src/config/load.js'
+
+const SECRET = 'a-jwt-secret-of-at-least-32-characters!'
+const minimal = { auth: { secrets: [SECRET] }, backends: [{ name: 'local', type: 'file', root: './secrets' }] }
+
+function problemsOf (fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    return (err as Error).message
+  }
+  throw new Error('expected a config error')
+}
+
+t.test('defaults fill every key PRODUCT.md names', async t => {
+  const { config } = loadConfig({ document: structuredClone(minimal), env: {} })
+  t.same(config.server, { host: '0.0.0.0', port: 8080, path: '/', requestTimeoutSeconds: 10 })
+  t.same(config.ops, { host: '0.0.0.0', port: 9090, readyTimeoutSeconds: 5 })
+  t.same(config.auth, { secrets: [SECRET], algorithms: ['HS256'], clockToleranceSeconds: 30, maxTokenAgeSeconds: 0 })
+  t.same(config.layers, ['global', 'project', 'object'])
+  t.equal(config.strict, false)
+  t.same(config.backends[0], { name: 'local', type: 'file', root: './secrets', timeoutSeconds: 5, cache: { ttl: 30, staleIfError: 600, maxEntries: 10000 } })
+})
+
+t.test('every invalid key is named with its path, all at once', async t => {
+  const message = problemsOf(() => loadConfig({
+    env: {},
+    document: {
+      server: { port: 'eighty', pth: '/' },
+      auth: { secrets: ['short'], algorithms: ['RS256'] },
+      layers: ['global', 'global'],
+      backends: [
+        { name: 'local', type: 'file', root: ['a'], locators: { objet: 'x/{projectId}', object: 'x/{project}' } },
+        { name: 'local', type: 'file' },
+        { name: 'v', type: 'hashicorp' }
+      ]
+    }
+  }))
+  t.equal(message.split('\n')[0], 'invalid configuration:')
+  for (const expected of [
+    'server.port: must be integer',
+    'server.pth: unknown key',
+    'auth.secrets[0]: must NOT have fewer than 32 characters',
+    'auth.algorithms[0]: must be one of the allowed values',
+    'layers: must NOT have duplicate items',
+    'backends[0].root: must be string',
+    'backends[0].locators.objet: no such layer',
+    'backends[0].locators.object: unknown placeholder {project}',
+    'backends[1].name: "local" is used twice',
+    'backends[2].type: unknown type "hashicorp" (known: file'
+  ]) t.match(message, expected, expected)
+})
+
+t.test('serve refuses to start without a JWT secret', async t => {
+  t.match(problemsOf(() => loadConfig({ env: {}, document: { backends: minimal.backends } })), 'auth: is required')
+  t.match(problemsOf(() => loadConfig({ env: {}, document: { auth: { secrets: [] }, backends: minimal.backends } })), 'auth.secrets: must NOT have fewer than 1 items')
+  t.match(problemsOf(() => loadConfig({ env: {}, document: { auth: { secrets: ['${env:NF_JWT_SECRET}'] }, backends: minimal.backends } })), // eslint-disable-line no-template-curly-in-string
+    'auth.secrets[0]: environment variable NF_JWT_SECRET is not set')
+})
+
+t.test('${env:NAME} and ${file:PATH} resolve inside values; files relative to the config', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'nfss-config-'))
+  await writeFile(join(dir, 'jwt-secret'), `${SECRET}-from-file\n`)
+  await writeFile(join(dir, 'config.yaml'), [
+    'auth:',
+    '  secrets: ["${env:NF_JWT_SECRET}", "${file:jwt-secret}"]',
+    'server: { path: "/${env:ROUTE}/secrets" }',
+    'backends: [{ name: local, type: file, root: ./data }]'
+  ].join('\n'))
+  const { config, baseDir } = loadConfig({ file: join(dir, 'config.yaml'), env: { NF_JWT_SECRET: SECRET, ROUTE: 'nf' } })
+  t.same(config.auth.secrets, [SECRET, `${SECRET}-from-file`])
+  t.equal(config.server.path, '/nf/secrets')
+  t.equal(baseDir, dir)
+  t.match(problemsOf(() => loadConfig({ document: { auth: { secrets: ['${file:missing}'] }, backends: minimal.backends }, env: {}, baseDir: dir })), // eslint-disable-line no-template-curly-in-string
+    'auth.secrets[0]: cannot read file missing (ENOENT)')
+})
+
+t.test('NFSS__SECTION__KEY overrides nest on double underscores, any case, arrays by index', async t => {
+  const { config } = loadConfig({
+    document: structuredClone(minimal),
+    env: {
+      NFSS__SERVER__PORT: '8081',
+      NFSS__AUTH__CLOCKTOLERANCESECONDS: '5',
+      NFSS__AUTH__SECRETS__1: `${SECRET}-rotated`,
+      NFSS__STRICT: 'true',
+      NFSS__BACKENDS__0__ROOT: '/srv/secrets',
+      NFSS__BACKENDS__0__CACHE__TTL: '0',
+      UNRELATED: 'x'
+    }
+  })
+  t.equal(config.server.port, 8081)
+  t.equal(config.auth.clockToleranceSeconds, 5)
+  t.same(config.auth.secrets, [SECRET, `${SECRET}-rotated`])
+  t.equal(config.strict, true)
+  t.equal((config.backends[0] as Record<string, unknown> | undefined)?.root, '/srv/secrets')
+  t.equal(config.backends[0]?.cache.ttl, 0)
+  t.match(problemsOf(() => loadConfig({ document: structuredClone(minimal), env: { NFSS__SERVER__PROT: '1' } })), 'server.prot: unknown key')
+})
+
+t.test('a YAML error names the line, not the text', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'nfss-config-'))
+  await writeFile(join(dir, 'bad.yaml'), 'auth:\n  secrets: ["hunter2-secret-value\n')
+  const message = problemsOf(() => loadConfig({ file: join(dir, 'bad.yaml'), env: {} }))
+  t.match(message, /is not valid YAML at line \d/)
+  t.notMatch(message, /hunter2/)
+})
+
+t.test('config.example.yaml is valid and documents every schema key', async t => {
+  const { config } = loadConfig({ file: 'config.example.yaml', env: { NF_JWT_SECRET: SECRET } })
+  t.ok(config.backends.length >= 1)
+  const { readFileSync } = await import('node:fs')
+  const text = readFileSync('config.example.yaml', 'utf8')
+  const { ConfigSchema, CacheSchema } = await import('../src/config/schema.js')
+  const keys = new Set<string>()
+  const walk = (schema: { properties?: Record<string, unknown> }): void => {
+    for (const [k, v] of Object.entries(schema.properties ?? {})) {
+      keys.add(k)
+      const sub = v as { properties?: Record<string, unknown>, items?: { properties?: Record<string, unknown> } }
+      walk(sub)
+      if (sub.items !== undefined) walk(sub.items)
+    }
+  }
+  walk(ConfigSchema)
+  walk(CacheSchema)
+  for (const key of keys) t.match(text, new RegExp(`\\b${key}:`), `documents ${key}`)
+})

@@ -1,0 +1,136 @@
+// The answer: layer precedence, validation, strict mode, store errors, and what reaches the log.
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import t from 'tap'
+import { capturingLogger } from './helpers/logger.js'
+import { startTestService } from './helpers/service.js'
+
+async function tree (files: Record<string, string>): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'nfss-answer-'))
+  for (const [name, text] of Object.entries(files)) {
+    await mkdir(dirname(join(root, name)), { recursive: true })
+    await writeFile(join(root, name), text)
+  }
+  return root
+}
+
+const api = { projectId: 'proj', nfObjectId: 'api', nfObjectType: 'service' }
+const other = { projectId: 'proj', nfObjectId: 'worker', nfObjectType: 'job' }
+
+// Two backends x three layers; every value says where it comes from.
+const base = await tree({
+  'northflank/_global.yaml': 'WHO: base-global\nG_ONLY: g\nBASE_OBJECT_WINS: base-global\n/etc/who: base-global\n',
+  'northflank/proj/_shared.yaml': 'WHO: base-project\nP_ONLY: p\n/etc/who: base-project\n',
+  'northflank/proj/api.yaml': 'WHO: base-object\nBASE_OBJECT_WINS: base-object\nVALUE_SECRET_1: s3cr3t-value-one\n'
+})
+const overlay = await tree({
+  'northflank/_global.yaml': 'WHO: overlay-global\nBASE_OBJECT_WINS: overlay-global\n',
+  'northflank/proj/_shared.yaml': 'WHO: overlay-project\n/etc/who: overlay-project\n',
+  'northflank/proj/api.yaml': 'WHO: overlay-object\n/etc/tls/key.pem:\n  data: czNjcjN0LWtleQ==\n  encoding: base64\n  mode: "0400"\n'
+})
+
+const { logger, lines } = capturingLogger()
+const svc = await startTestService({ backends: [{ name: 'base', type: 'file', root: base }, { name: 'overlay', type: 'file', root: overlay }] }, { logger })
+t.teardown(() => svc.close())
+
+t.test('precedence: object > project > global; within a layer the later backend wins', async t => {
+  const res = await svc.fetchAs(api)
+  t.equal(res.status, 200)
+  t.equal(res.headers.get('cache-control'), 'no-store')
+  t.match(res.headers.get('content-type'), /^application\/json/)
+  t.same(await res.json(), {
+    secrets: [
+      { type: 'ENV', key: 'BASE_OBJECT_WINS', value: 'base-object' },
+      { type: 'ENV', key: 'G_ONLY', value: 'g' },
+      { type: 'ENV', key: 'P_ONLY', value: 'p' },
+      { type: 'ENV', key: 'VALUE_SECRET_1', value: 's3cr3t-value-one' },
+      { type: 'ENV', key: 'WHO', value: 'overlay-object' },
+      { type: 'FILE', path: '/etc/tls/key.pem', data: 'czNjcjN0LWtleQ==', encoding: 'base64', permissions: { policy: 'AlwaysSet', mode: '0400' } },
+      { type: 'FILE', path: '/etc/who', data: 'overlay-project', encoding: 'utf-8' }
+    ]
+  })
+})
+
+t.test('an object with nothing of its own gets the project and global layers', async t => {
+  const res = await svc.fetchAs(other)
+  const { secrets } = await res.json() as { secrets: Array<{ key?: string, value?: string }> }
+  t.same(secrets.find(s => s.key === 'WHO'), { type: 'ENV', key: 'WHO', value: 'overlay-project' })
+})
+
+t.test('an identity with nothing stored gets 200 {"secrets":[]}', async t => {
+  const empty = await startTestService({ backends: [{ name: 'empty', type: 'file', root: await tree({}) }] })
+  t.teardown(() => empty.close())
+  const res = await empty.fetchAs({ projectId: 'nobody', nfObjectId: 'nothing', nfObjectType: 'service' })
+  t.equal(res.status, 200)
+  t.same(await res.json(), { secrets: [] })
+})
+
+t.test('invalid entries are skipped with a warning naming backend, locator and key', async t => {
+  const root = await tree({ 'northflank/proj/api.yaml': 'GOOD: yes\nBAD-NAME: hidden-value-1\n/rel/../path: hidden-value-2\n/etc/ok: fine\n' })
+  const captured = capturingLogger()
+  const lenient = await startTestService({ backends: [{ name: 'files', type: 'file', root }] }, { logger: captured.logger })
+  t.teardown(() => lenient.close())
+  const res = await lenient.fetchAs(api)
+  t.equal(res.status, 200)
+  t.same(await res.json(), { secrets: [{ type: 'ENV', key: 'GOOD', value: 'yes' }, { type: 'FILE', path: '/etc/ok', data: 'fine', encoding: 'utf-8' }] })
+  const warnings = captured.lines().split('\n').filter(l => l.includes('invalid entry skipped')).map(l => JSON.parse(l) as Record<string, unknown>)
+  t.same(warnings.map(w => [w.backend, w.layer, w.locator, w.key]), [
+    ['files', 'object', 'northflank/proj/api', 'BAD-NAME'],
+    ['files', 'object', 'northflank/proj/api', '/rel/../path']
+  ])
+  t.notMatch(captured.lines(), /hidden-value/)
+})
+
+t.test('strict: true turns an invalid entry into a 502 with no secrets', async t => {
+  const root = await tree({ 'northflank/proj/api.yaml': 'GOOD: strict-good-value\nBAD-NAME: x\n' })
+  const strict = await startTestService({ strict: true, backends: [{ name: 'files', type: 'file', root }] })
+  t.teardown(() => strict.close())
+  const res = await strict.fetchAs(api)
+  t.equal(res.status, 502)
+  const text = await res.text()
+  t.same(JSON.parse(text), { error: 'Bad Gateway', code: 'NFSS_INVALID_ENTRIES', message: 'stores hold 1 entries that cannot be served (strict mode)' })
+  t.notMatch(text, /strict-good-value/)
+})
+
+t.test('a malformed document fails the request with 503 and no partial answer', async t => {
+  const good = await tree({ 'northflank/_global.yaml': 'GLOBAL_VALUE: partial-answer-canary\n' })
+  const bad = await tree({ 'northflank/proj/api.yaml': '- a list\n- is not a document\n' })
+  const broken = await startTestService({ backends: [{ name: 'good', type: 'file', root: good }, { name: 'bad', type: 'file', root: bad }] })
+  t.teardown(() => broken.close())
+  const res = await broken.fetchAs(api)
+  t.equal(res.status, 503)
+  const text = await res.text()
+  t.same(JSON.parse(text), { error: 'Service Unavailable', code: 'NFSS_STORE_MALFORMED', message: 'backend "bad" could not read layer "object"' })
+  t.notMatch(text, /partial-answer-canary/)
+})
+
+t.test('a YAML syntax error is a 503 too', async t => {
+  const bad = await tree({ 'northflank/proj/_shared.yaml': 'A: [unclosed\n' })
+  const broken = await startTestService({ backends: [{ name: 'bad', type: 'file', root: bad }] })
+  t.teardown(() => broken.close())
+  const res = await broken.fetchAs(api)
+  t.equal(res.status, 503)
+  t.match(await res.json(), { code: 'NFSS_STORE_MALFORMED' })
+})
+
+t.test('custom route path', async t => {
+  const custom = await startTestService({ server: { host: '127.0.0.1', port: 0, path: '/nf/secrets' }, backends: [{ name: 'base', type: 'file', root: base }] })
+  t.teardown(() => custom.close())
+  t.match(custom.url, /\/nf\/secrets$/)
+  t.equal((await custom.fetchAs(api)).status, 200)
+  t.equal((await fetch(new URL('/', custom.url), { headers: { authorization: `Bearer ${custom.token(api)}` } })).status, 404)
+})
+
+t.test('no secret value or token ever reaches the log; the audit line names entries', async t => {
+  const token = svc.token(api)
+  await fetch(svc.url, { headers: { authorization: `Bearer ${token}` } })
+  const log = lines()
+  for (const value of ['s3cr3t-value-one', 'czNjcjN0LWtleQ==', 'overlay-object', 'base-global', token, token.split('.')[2] as string]) {
+    t.notMatch(log, value, `log does not contain ${value.slice(0, 12)}...`)
+  }
+  const audit = log.split('\n').filter(l => l.includes('"audit"')).map(l => JSON.parse(l) as { audit: Record<string, unknown> })
+  const last = audit.at(-1)?.audit
+  t.match(last, { status: 200, identity: api, envCount: 5, fileCount: 2, env: ['BASE_OBJECT_WINS', 'G_ONLY', 'P_ONLY', 'VALUE_SECRET_1', 'WHO'], files: ['/etc/tls/key.pem', '/etc/who'] })
+  t.equal((last?.layers as string[]).length, 6, 'three layers x two backends')
+})
