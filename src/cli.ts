@@ -42,7 +42,7 @@ type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS, allowPositio
 class UsageError extends Error {}
 
 function requireConfig (flags: Flags): LoadedConfig {
-  const file = flags.config ?? process.env.NFSS_CONFIG
+  const file = flags.config ?? (process.env.NFSS_CONFIG || undefined)
   if (file === undefined) throw new UsageError('--config FILE is required (or set NFSS_CONFIG)')
   return loadConfig({ file })
 }
@@ -100,7 +100,7 @@ Sign a token for another identity:
 
 function token (flags: Flags): void {
   const identity = identityFrom(flags)
-  const secret = flags.secret ?? (flags.config !== undefined || process.env.NFSS_CONFIG !== undefined ? requireConfig(flags).config.auth.secrets[0] : process.env.NF_JWT_SECRET)
+  const secret = flags.secret ?? (flags.config !== undefined || (process.env.NFSS_CONFIG ?? '') !== '' ? requireConfig(flags).config.auth.secrets[0] : process.env.NF_JWT_SECRET)
   if (secret === undefined || secret === '') throw new UsageError('token needs --secret, --config FILE or NF_JWT_SECRET')
   process.stdout.write(signToken(identity, { secret, ttlSeconds: parseDuration(flags.ttl ?? '24h') }) + '\n')
 }
@@ -116,8 +116,8 @@ async function resolve (flags: Flags): Promise<number> {
     const resolution = await resolver.resolve(identity, loaded.config.server.requestTimeoutSeconds * 1000)
     const show = flags['show-values'] === true
     const rows = resolution.entries.map(({ entry, source }) => entry.type === 'ENV'
-      ? { type: 'ENV', name: entry.key, value: show ? entry.value : '****', ...source }
-      : { type: 'FILE', name: entry.path, value: show ? entry.data : '****', encoding: entry.encoding, ...source })
+      ? { type: 'ENV', name: entry.key, value: show ? JSON.stringify(entry.value) : '****', ...source }
+      : { type: 'FILE', name: entry.path, value: show ? JSON.stringify(entry.data) : '****', encoding: entry.encoding, ...source })
     if (flags.json === true) {
       process.stdout.write(JSON.stringify({ identity, entries: rows, skipped: resolution.invalid, reads: resolution.reads }, null, 2) + '\n')
     } else {

@@ -21,6 +21,6 @@ export interface SignOptions {
 
 export function signToken (identity: Identity, { secret, ttlSeconds = 86400, algorithm = 'HS256', issuedAt }: SignOptions): string {
   const iat = Math.floor(issuedAt ?? Date.now() / 1000)
-  const sign = createSigner({ key: secret, algorithm, noTimestamp: true })
-  return sign({ ...identity, iat, exp: iat + Math.round(ttlSeconds) })
+  const sign = createSigner({ key: secret, algorithm, clockTimestamp: iat * 1000, expiresIn: Math.round(ttlSeconds) * 1000 })
+  return sign({ ...identity })
 }
