@@ -9,6 +9,7 @@ import errorHandler from './plugins/error-handler.js'
 import identity from './plugins/identity.js'
 import secretsRoute from './plugins/secrets-route.js'
 import verifyJwt from './plugins/verify-jwt.js'
+import type { Metrics } from './metrics.js'
 import { createResolver, type StoreReader } from './resolver.js'
 
 export interface AppOptions {
@@ -17,10 +18,10 @@ export interface AppOptions {
   logger: Logger
   /** The store reads, normally the cache in front of callStore. */
   read: StoreReader
-  onInvalidEntry?: (backend: string, layer: string) => void
+  metrics?: Pick<Metrics, 'request' | 'invalidEntry'>
 }
 
-export async function buildApp ({ config, backends, logger, read, onInvalidEntry }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp ({ config, backends, logger, read, metrics }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }), // the audit line replaces Fastify's request logs
@@ -28,7 +29,7 @@ export async function buildApp ({ config, backends, logger, read, onInvalidEntry
     bodyLimit: 1024 // GET only: nobody needs to send us a body
   })
   await app.register(errorHandler)                        // catalog errors -> JSON; 401 with WWW-Authenticate
-  await app.register(auditLog)                            // one line per request, no values
+  await app.register(auditLog, { metrics })               // one line (and metrics) per request, no values
   await app.register(verifyJwt, { auth: config.auth })    // Authorization: Bearer <JWT> -> verified claims
   await app.register(identity, { auth: config.auth })     // claims -> projectId / nfObjectId / nfObjectType
   await app.register(secretsRoute, {                      // layers -> locators -> read -> merge -> validate -> answer
@@ -36,7 +37,7 @@ export async function buildApp ({ config, backends, logger, read, onInvalidEntry
     resolver: createResolver(config.layers, backends, read),
     strict: config.strict,
     deadlineMs: config.server.requestTimeoutSeconds * 1000,
-    onInvalidEntry
+    onInvalidEntry: metrics?.invalidEntry
   })
   return app
 }

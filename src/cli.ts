@@ -3,14 +3,14 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import closeWithGrace from 'close-with-grace'
 import { createBackends } from '../backends/registry.js'
 import { loadConfig, type LoadedConfig } from './config/load.js'
 import { isValidId, type Identity } from './core/identity.js'
 import { createLogger } from './logger.js'
 import { packageRoot } from './package-root.js'
 import { createResolver } from './resolver.js'
-import { directReader, startService } from './server.js'
+import { serveUntilSignal } from './serve.js'
+import { directReader } from './server.js'
 import { parseDuration, signToken } from './token.js'
 
 const USAGE = `usage: nf-secret-source <command> [options]
@@ -57,14 +57,7 @@ function identityFrom (flags: Flags): Identity {
 
 async function serve (flags: Flags): Promise<void> {
   const loaded = requireConfig(flags)
-  const logger = createLogger(loaded.config.log.level)
-  const service = await startService(loaded, logger)
-  logger.info({ url: service.url, backends: service.backends.map(b => `${b.name}:${b.type}`), layers: loaded.config.layers }, 'nf-secret-source listening')
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
-    if (err !== undefined) logger.error({ err }, 'shutting down after an error')
-    else logger.info({ signal }, 'shutting down')
-    await service.close()
-  })
+  await serveUntilSignal(loaded, createLogger(loaded.config.log.level))
 }
 
 async function demo (): Promise<void> {
@@ -79,8 +72,7 @@ async function demo (): Promise<void> {
       backends: [{ name: 'examples', type: 'file', root: './secrets' }]
     }
   })
-  const logger = createLogger(loaded.config.log.level)
-  const service = await startService(loaded, logger)
+  const service = await serveUntilSignal(loaded, createLogger('warn'))
   const token = signToken({ projectId: 'demo-project', nfObjectId: 'api', nfObjectType: 'service' }, { secret, ttlSeconds: 3600 })
   process.stdout.write(`
 nf-secret-source demo: serving examples/secrets/ on ${service.url}
@@ -90,12 +82,13 @@ Fetch the secrets of service "api" in project "demo-project":
 
   curl -s -H "Authorization: Bearer ${token}" ${service.url}
 
+Health, readiness and Prometheus metrics: ${service.opsUrl}healthz, ${service.opsUrl}readyz, ${service.opsUrl}metrics
+
 Sign a token for another identity:
 
   npx nf-secret-source token --project demo-project --object worker --type job --secret ${secret}
 
 `)
-  closeWithGrace({ delay: 10_000 }, async () => { await service.close() })
 }
 
 function token (flags: Flags): void {

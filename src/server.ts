@@ -6,18 +6,24 @@ import { backendDefinitions, createBackends } from '../backends/registry.js'
 import { buildApp } from './app.js'
 import type { LoadedConfig } from './config/load.js'
 import type { StoreReader } from './resolver.js'
+import { cachedReader, type StoreCall } from './cache.js'
+import type { BackendConfig } from './config/schema.js'
+import { storeErrorKind, type StoreError } from './errors.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import { buildOpsApp } from './ops.js'
 import { callStore } from './store-call.js'
 
 export interface Service {
   app: FastifyInstance
+  ops: FastifyInstance
   backends: Backend[]
+  metrics: Metrics
   /** The public URL the secret route answers on. */
   url: string
+  /** Base URL of the ops listener (/healthz, /readyz, /metrics). */
+  opsUrl: string
+  /** Drains: readiness fails, in-flight requests finish, backends close. */
   close: () => Promise<void>
-}
-
-export function directReader (timeoutMsOf: (backend: Backend) => number): StoreReader {
-  return async (backend, locator) => ({ result: await callStore(backend, locator, timeoutMsOf(backend)), cache: 'off' })
 }
 
 export interface ServiceOptions {
@@ -25,21 +31,75 @@ export interface ServiceOptions {
   definitions?: readonly BackendDefinition<any>[]
 }
 
+export function directReader (timeoutMsOf: (backend: Backend) => number): StoreReader {
+  return async (backend, locator) => ({ result: await callStore(backend, locator, timeoutMsOf(backend)), cache: 'off' })
+}
+
+/** callStore, counted and timed per backend and outcome. */
+function instrumentedCall (timeoutMsOf: (backend: Backend) => number, metrics: Metrics): StoreCall {
+  return async (backend, locator) => {
+    const started = performance.now()
+    try {
+      const result = await callStore(backend, locator, timeoutMsOf(backend))
+      metrics.storeCall(backend.name, result.found ? 'found' : 'not_found', (performance.now() - started) / 1000)
+      return result
+    } catch (err) {
+      metrics.storeCall(backend.name, storeErrorKind(err as StoreError), (performance.now() - started) / 1000)
+      throw err
+    }
+  }
+}
+
 export async function startService ({ config, baseDir }: LoadedConfig, logger: Logger, { definitions = backendDefinitions }: ServiceOptions = {}): Promise<Service> {
   const backends = await createBackends(config.backends, { logger, baseDir, layers: config.layers }, definitions)
-  const timeouts = new Map(config.backends.map(b => [b.name, b.timeoutSeconds * 1000]))
-  const app = await buildApp({ config, backends, logger, read: directReader(b => timeouts.get(b.name) ?? 5000) })
-  await app.listen({ host: config.server.host, port: config.server.port })
-  const address = app.server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : config.server.port
-  const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host
+  const settings = new Map(config.backends.map(b => [b.name, b]))
+  const timeoutMsOf = (backend: Backend): number => (settings.get(backend.name)?.timeoutSeconds ?? 5) * 1000
+  const metrics = createMetrics()
+  const { read, caches } = cachedReader(
+    backends.map(backend => ({ backend, cache: (settings.get(backend.name) as BackendConfig).cache })),
+    instrumentedCall(timeoutMsOf, metrics),
+    {
+      onRead: metrics.cacheRead,
+      onStale: (backend, locator, ageMs, err) => {
+        logger.warn({ backend, locator, ageSeconds: Math.round(ageMs / 1000), code: (err as StoreError).code, detail: (err as Error).message }, 'store failed: served a stale copy')
+      }
+    })
+  metrics.watchCaches(caches)
+
+  let draining = false
+  const app = await buildApp({ config, backends, logger, read, metrics })
+  const ops = await buildOpsApp({ backends, metrics, logger, readyTimeoutMs: config.ops.readyTimeoutSeconds * 1000, draining: () => draining })
+  // While draining, every answer closes its connection: close() waits for open keep-alive
+  // connections, and one that turns idle after close began would otherwise linger 72 s.
+  app.addHook('onSend', async (_request, reply) => { if (draining) reply.header('connection', 'close') })
+  try {
+    await app.listen({ host: config.server.host, port: config.server.port })
+    await ops.listen({ host: config.ops.host, port: config.ops.port })
+  } catch (err) {
+    await Promise.allSettled([app.close(), ops.close(), ...backends.map(b => b.close())])
+    throw err
+  }
   return {
     app,
+    ops,
     backends,
-    url: `http://${host}:${port}${config.server.path}`,
+    metrics,
+    url: urlOf(app, config.server.host, config.server.path),
+    opsUrl: urlOf(ops, config.ops.host, '/'),
     async close () {
+      // Fail readiness first, give load balancers time to notice, then let in-flight requests finish.
+      draining = true
+      if (config.server.shutdownDelaySeconds > 0) await new Promise(r => setTimeout(r, config.server.shutdownDelaySeconds * 1000))
       await app.close()
+      await ops.close()
       await Promise.allSettled(backends.map(b => b.close()))
     }
   }
+}
+
+function urlOf (app: FastifyInstance, host: string, path: string): string {
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+  return `http://${shown}:${port}${path}`
 }

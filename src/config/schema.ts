@@ -22,7 +22,8 @@ export const ConfigSchema = Type.Object({
     host: Type.String({ default: '0.0.0.0' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     path: Type.String({ pattern: '^/', default: '/' }),
-    requestTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'deadline for one request' })
+    requestTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'deadline for one request' }),
+    shutdownDelaySeconds: Seconds(0, 'on SIGTERM, seconds /readyz fails before the listener closes')
   }, { additionalProperties: false, default: {} }),
   ops: Type.Object({
     host: Type.String({ default: '0.0.0.0' }),

@@ -2,6 +2,7 @@
 // latency. Never a value or a token.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Metrics } from '../metrics.js'
 import type { ReadReport } from '../resolver.js'
 
 export interface AuditAnswer {
@@ -19,10 +20,11 @@ declare module 'fastify' {
   }
 }
 
-async function auditLog (app: FastifyInstance): Promise<void> {
+async function auditLog (app: FastifyInstance, { metrics }: { metrics?: Pick<Metrics, 'request'> }): Promise<void> {
   app.decorateRequest('auditAnswer', null)
   app.decorateRequest('auditNote', null)
   app.addHook('onResponse', async (request, reply) => {
+    metrics?.request(reply.statusCode, reply.elapsedTime / 1000)
     const answer = request.auditAnswer
     request.log.info({
       audit: {

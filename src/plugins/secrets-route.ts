@@ -11,7 +11,7 @@ export interface SecretsRouteOptions {
   strict: boolean
   deadlineMs: number
   /** Called once per skipped entry (metrics). */
-  onInvalidEntry?: (backend: string, layer: string) => void
+  onInvalidEntry?: (backend: string, locator: string, key: string) => void
 }
 
 async function secretsRoute (app: FastifyInstance, options: SecretsRouteOptions): Promise<void> {
@@ -19,7 +19,7 @@ async function secretsRoute (app: FastifyInstance, options: SecretsRouteOptions)
     const resolution = await options.resolver.resolve(request.identity as Identity, options.deadlineMs)
     for (const { key, reason, source } of resolution.invalid) {
       request.log.warn({ backend: source.backend, layer: source.layer, locator: source.locator, key, reason }, 'invalid entry skipped')
-      options.onInvalidEntry?.(source.backend, source.layer)
+      options.onInvalidEntry?.(source.backend, source.locator, key)
     }
     const entries = resolution.entries.map(r => r.entry)
     request.auditAnswer = {

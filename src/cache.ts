@@ -1,0 +1,96 @@
+// The cache in front of every backend, keyed by (backend, locator). Memory only.
+// - ttl: a read younger than this is served without a store call (0 disables the cache)
+// - single-flight: concurrent misses for one locator share one store call
+// - stale-if-error: when the store call fails, a copy younger than staleIfError is served
+// - empty layers (found: false) are cached like any other read; errors are never cached
+// lru-cache bounds the entries; the rest is here because lru-cache's fetch() does not tell
+// coalesced callers that they got a stale copy, nor why.
+import { LRUCache } from 'lru-cache'
+import type { Backend, ReadResult } from '../backends/port.js'
+import type { CacheStatus, StoreReader } from './resolver.js'
+
+export interface CacheSettings {
+  ttl: number
+  staleIfError: number
+  maxEntries: number
+}
+
+interface Stored {
+  result: ReadResult
+  fetchedAt: number
+}
+
+export interface CacheEvents {
+  /** One per read: hit, miss, coalesced, stale (or off). */
+  onRead?: (backend: string, status: CacheStatus) => void
+  /** A stale copy was served because the store failed. */
+  onStale?: (backend: string, locator: string, ageMs: number, error: unknown) => void
+}
+
+export type StoreCall = (backend: Backend, locator: string) => Promise<ReadResult>
+
+export class LocatorCache {
+  readonly #entries: LRUCache<string, Stored>
+  readonly #inflight = new Map<string, Promise<Stored>>()
+
+  constructor (
+    private readonly backend: Backend,
+    private readonly settings: CacheSettings,
+    private readonly call: StoreCall,
+    private readonly now: () => number = Date.now
+  ) {
+    this.#entries = new LRUCache({ max: settings.maxEntries })
+  }
+
+  get size (): number {
+    return this.#entries.size
+  }
+
+  async read (locator: string, events: CacheEvents = {}): Promise<{ result: ReadResult, cache: CacheStatus }> {
+    const cached = this.#entries.get(locator)
+    if (cached !== undefined && this.now() - cached.fetchedAt < this.settings.ttl * 1000) {
+      return { result: cached.result, cache: 'hit' }
+    }
+    let flight = this.#inflight.get(locator)
+    const status: CacheStatus = flight === undefined ? 'miss' : 'coalesced'
+    if (flight === undefined) {
+      flight = this.#fetch(locator)
+      this.#inflight.set(locator, flight)
+    }
+    try {
+      return { result: (await flight).result, cache: status }
+    } catch (err) {
+      const stale = this.#entries.get(locator)
+      const age = stale === undefined ? Infinity : this.now() - stale.fetchedAt
+      if (stale === undefined || age > this.settings.staleIfError * 1000) throw err
+      events.onStale?.(this.backend.name, locator, age, err)
+      return { result: stale.result, cache: 'stale' }
+    }
+  }
+
+  async #fetch (locator: string): Promise<Stored> {
+    try {
+      const result = await this.call(this.backend, locator)
+      const stored = { result, fetchedAt: this.now() }
+      this.#entries.set(locator, stored)
+      return stored
+    } finally {
+      this.#inflight.delete(locator)
+    }
+  }
+}
+
+/** A StoreReader with one LocatorCache per backend whose ttl is above 0. */
+export function cachedReader (backends: ReadonlyArray<{ backend: Backend, cache: CacheSettings }>, call: StoreCall, events: CacheEvents = {}): { read: StoreReader, caches: Map<string, LocatorCache> } {
+  const caches = new Map<string, LocatorCache>()
+  for (const { backend, cache } of backends) {
+    if (cache.ttl > 0) caches.set(backend.name, new LocatorCache(backend, cache, call))
+  }
+  const read: StoreReader = async (backend, locator) => {
+    const cache = caches.get(backend.name)
+    const read = cache === undefined ? { result: await call(backend, locator), cache: 'off' as const } : await cache.read(locator, events)
+    events.onRead?.(backend.name, read.cache)
+    return read
+  }
+  return { read, caches }
+}

@@ -1,0 +1,20 @@
+// Runs the service until SIGTERM/SIGINT, then drains: readiness fails, the listener stops
+// accepting, in-flight requests finish, backends close, exit 0 (close-with-grace).
+import closeWithGrace from 'close-with-grace'
+import type { Logger } from 'pino'
+import type { LoadedConfig } from './config/load.js'
+import { startService, type Service, type ServiceOptions } from './server.js'
+
+export async function serveUntilSignal (loaded: LoadedConfig, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
+  const service = await startService(loaded, logger, options)
+  logger.info({ url: service.url, ops: service.opsUrl, backends: service.backends.map(b => `${b.name}:${b.type}`), layers: loaded.config.layers }, 'nf-secret-source listening')
+  // The grace delay must cover the drain delay plus the slowest request.
+  const delay = (loaded.config.server.shutdownDelaySeconds + loaded.config.server.requestTimeoutSeconds + 5) * 1000
+  closeWithGrace({ delay }, async ({ signal, err }) => {
+    if (err !== undefined) logger.error({ err }, 'shutting down after an error')
+    else logger.info({ signal }, 'shutting down: draining')
+    await service.close()
+    logger.info('stopped')
+  })
+  return service
+}

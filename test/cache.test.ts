@@ -1,0 +1,161 @@
+// Every cache rule, with the counting test backend: as a unit with a fake clock, and
+// through the running service over HTTP.
+import t from 'tap'
+import type { Backend } from '../backends/port.js'
+import { LocatorCache } from '../src/cache.js'
+import { callStore } from '../src/store-call.js'
+import { countingDefinition, countingStore } from './helpers/counting-backend.js'
+import { capturingLogger, silentLogger } from './helpers/logger.js'
+import { startTestService } from './helpers/service.js'
+
+function unit (settings = { ttl: 30, staleIfError: 600, maxEntries: 100 }) {
+  const store = countingStore()
+  const backend = countingDefinition(store).create({ name: 'c', type: 'counting' } as never, { logger: silentLogger(), baseDir: '.', layers: [] }) as Backend
+  let now = 1_000_000
+  const cache = new LocatorCache(backend, settings, async (b, locator) => await callStore(b, locator, 1000), () => now)
+  return { store, cache, advance: (ms: number) => { now += ms } }
+}
+
+t.test('ttl: a read is served from memory until it expires', async t => {
+  const { store, cache, advance } = unit()
+  store.documents.set('l', { A: '1' })
+  t.match(await cache.read('l'), { cache: 'miss' })
+  advance(29_000)
+  t.match(await cache.read('l'), { cache: 'hit', result: { found: true } })
+  t.equal(store.totalCalls(), 1)
+  advance(2_000)
+  store.documents.set('l', { A: '2' })
+  t.match(await cache.read('l'), { cache: 'miss', result: { entries: [{ value: '2' }] } })
+  t.equal(store.totalCalls(), 2)
+})
+
+t.test('single-flight: 200 concurrent misses share one store call', async t => {
+  const { store, cache } = unit()
+  store.documents.set('l', { A: '1' })
+  store.delayMs = 50
+  const reads = await Promise.all(Array.from({ length: 200 }, async () => await cache.read('l')))
+  t.equal(store.calls.get('l'), 1)
+  t.equal(reads.filter(r => r.cache === 'miss').length, 1)
+  t.equal(reads.filter(r => r.cache === 'coalesced').length, 199)
+})
+
+t.test('negative caching: an empty layer is cached too; errors are not', async t => {
+  const { store, cache } = unit()
+  await cache.read('missing')
+  await cache.read('missing')
+  t.equal(store.calls.get('missing'), 1)
+  store.failWith = 'unavailable'
+  await t.rejects(cache.read('failing'), { code: 'NFSS_STORE_UNAVAILABLE' })
+  await t.rejects(cache.read('failing'), { code: 'NFSS_STORE_UNAVAILABLE' })
+  t.equal(store.calls.get('failing'), 2)
+})
+
+t.test('stale-if-error: a copy inside the window is served, outside it the error is', async t => {
+  const { store, cache, advance } = unit({ ttl: 30, staleIfError: 600, maxEntries: 100 })
+  store.documents.set('l', { A: '1' })
+  await cache.read('l')
+  store.failWith = 'denied'
+  advance(31_000)
+  const stale: unknown[] = []
+  t.match(await cache.read('l', { onStale: (...args) => stale.push(args) }), { cache: 'stale', result: { found: true, entries: [{ key: 'A', value: '1' }] } })
+  t.match(stale, [['c', 'l', 31_000, { code: 'NFSS_STORE_DENIED' }]])
+  advance(570_000)
+  await t.rejects(cache.read('l'), { code: 'NFSS_STORE_DENIED' }, 'older than staleIfError: the error, never an empty layer')
+})
+
+t.test('LRU: the bound on entries holds and the least recently used goes first', async t => {
+  const { store, cache } = unit({ ttl: 30, staleIfError: 600, maxEntries: 2 })
+  await cache.read('a')
+  await cache.read('b')
+  await cache.read('a')
+  await cache.read('c')
+  t.equal(cache.size, 2)
+  await cache.read('a')
+  t.equal(store.calls.get('a'), 1, 'a was used recently and stayed')
+  await cache.read('b')
+  t.equal(store.calls.get('b'), 2, 'b was evicted')
+})
+
+const api = { projectId: 'proj', nfObjectId: 'api', nfObjectType: 'service' }
+
+t.test('over HTTP: 200 concurrent first requests make exactly one store call per locator', async t => {
+  const store = countingStore()
+  store.documents.set('northflank/proj/api', { API_KEY: 'k' })
+  store.delayMs = 100
+  const svc = await startTestService({ backends: [{ name: 'counting', type: 'counting' }] }, { definitions: [countingDefinition(store)] })
+  t.teardown(() => svc.close())
+  const token = svc.token(api)
+  const responses = await Promise.all(Array.from({ length: 200 }, async () => await fetch(svc.url, { headers: { authorization: `Bearer ${token}` } })))
+  t.same([...new Set(responses.map(r => r.status))], [200])
+  t.same(Object.fromEntries(store.calls), { 'northflank/_global': 1, 'northflank/proj/_shared': 1, 'northflank/proj/api': 1 })
+  const metrics = await (await fetch(new URL('metrics', svc.service.opsUrl))).text()
+  t.match(metrics, 'nf_secret_source_cache_reads_total{backend="counting",result="miss"} 3')
+  const count = (result: string): number => Number(new RegExp(`nf_secret_source_cache_reads_total\\{backend="counting",result="${result}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0)
+  t.equal(count('coalesced') + count('hit'), 597, `the other 597 layer reads were coalesced (${count('coalesced')}) or hits (${count('hit')})`)
+  t.match(metrics, 'nf_secret_source_store_calls_total{backend="counting",outcome="found"} 1')
+  t.match(metrics, 'nf_secret_source_store_calls_total{backend="counting",outcome="not_found"} 2')
+})
+
+t.test('over HTTP: a stale copy is served inside the window, logged and counted; 503 after it', async t => {
+  const store = countingStore()
+  store.documents.set('northflank/proj/api', { API_KEY: 'stale-but-served' })
+  const { logger, lines } = capturingLogger('info')
+  const svc = await startTestService({ backends: [{ name: 'counting', type: 'counting', cache: { ttl: 0.2, staleIfError: 1 } }] }, { definitions: [countingDefinition(store)], logger })
+  t.teardown(() => svc.close())
+  t.equal((await svc.fetchAs(api)).status, 200)
+  store.failWith = 'unavailable'
+  await new Promise(r => setTimeout(r, 300))
+  const stale = await svc.fetchAs(api)
+  t.equal(stale.status, 200)
+  t.same(await stale.json(), { secrets: [{ type: 'ENV', key: 'API_KEY', value: 'stale-but-served' }] })
+  t.match(lines(), /"msg":"store failed: served a stale copy"/)
+  t.match(lines(), /"layers":\["global:counting:none:stale","project:counting:none:stale","object:counting:1:stale"\]/)
+  t.match(await (await fetch(new URL('metrics', svc.service.opsUrl))).text(), 'nf_secret_source_cache_reads_total{backend="counting",result="stale"} 3')
+  await new Promise(r => setTimeout(r, 900))
+  const expired = await svc.fetchAs(api)
+  t.equal(expired.status, 503)
+  t.notMatch(await expired.text(), 'stale-but-served')
+})
+
+t.test('over HTTP: a failing store with nothing cached is a 503, never an empty answer', async t => {
+  for (const kind of ['denied', 'unavailable', 'malformed'] as const) {
+    const store = countingStore()
+    store.failWith = kind
+    const svc = await startTestService({ backends: [{ name: 'counting', type: 'counting' }] }, { definitions: [countingDefinition(store)] })
+    const res = await svc.fetchAs(api)
+    t.equal(res.status, 503, kind)
+    t.match(await res.json(), { code: `NFSS_STORE_${kind.toUpperCase()}` })
+    await svc.close()
+  }
+})
+
+t.test('ttl: 0 disables the cache', async t => {
+  const store = countingStore()
+  const svc = await startTestService({ backends: [{ name: 'counting', type: 'counting', cache: { ttl: 0 } }] }, { definitions: [countingDefinition(store)] })
+  t.teardown(() => svc.close())
+  await svc.fetchAs(api)
+  await svc.fetchAs(api)
+  t.equal(store.calls.get('northflank/proj/api'), 2)
+})
+
+t.test('timeouts: a hanging store call times out per call; a slow request hits the deadline; both 503', async t => {
+  const store = countingStore()
+  store.hang = true
+  const perCall = await startTestService({ backends: [{ name: 'counting', type: 'counting', timeoutSeconds: 0.2 }] }, { definitions: [countingDefinition(store)] })
+  t.teardown(() => perCall.close())
+  let started = performance.now()
+  const timedOut = await perCall.fetchAs(api)
+  t.equal(timedOut.status, 503)
+  t.match(await timedOut.json(), { code: 'NFSS_STORE_UNAVAILABLE' })
+  t.ok(performance.now() - started < 1500, 'answered near the 0.2 s call timeout')
+
+  const slow = countingStore()
+  slow.delayMs = 2000
+  const deadline = await startTestService({ server: { host: '127.0.0.1', port: 0, requestTimeoutSeconds: 0.3 }, backends: [{ name: 'counting', type: 'counting' }] }, { definitions: [countingDefinition(slow)] })
+  t.teardown(() => deadline.close())
+  started = performance.now()
+  const late = await deadline.fetchAs(api)
+  t.equal(late.status, 503)
+  t.match(await late.json(), { code: 'NFSS_DEADLINE_EXCEEDED' })
+  t.ok(performance.now() - started < 1500, 'answered near the 0.3 s deadline')
+})
