@@ -17,6 +17,8 @@ export interface CountingStore {
   /** Reads never answer (but still honour their signal). */
   hang: boolean
   readyError?: string
+  /** Called at the start of every read. */
+  onRead?: (locator: string) => void
   totalCalls: () => number
 }
 
@@ -45,6 +47,7 @@ export function countingDefinition (store: CountingStore, type = 'counting'): Ba
         locate: (layer, identity) => DEFAULT_TEMPLATES[layer] === undefined ? undefined : renderTemplate(DEFAULT_TEMPLATES[layer] as string, identity),
         async read (locator, signal): Promise<ReadResult> {
           store.calls.set(locator, (store.calls.get(locator) ?? 0) + 1)
+          store.onRead?.(locator)
           if (store.hang) await wait(Infinity, signal)
           if (store.delayMs > 0) await wait(store.delayMs, signal)
           if (store.failWith !== undefined) throw storeError(store.failWith, `test store told to fail (${locator})`)

@@ -1,0 +1,106 @@
+// npm run bench — in one run on this machine:
+// 1. throughput of (a) nf-secret-source with a warm cache vs (b) a bare Fastify route that
+//    only verifies the same JWT; each target in its own process, measured twice, alternating.
+// 2. single-flight: 200 concurrent first requests for one identity; store calls per locator.
+// Writes bench/results.md.
+import { fork, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+import { packageRoot } from '../src/package-root.js'
+import { signToken } from '../src/token.js'
+import { countingDefinition, countingStore } from '../test/helpers/counting-backend.js'
+import { startTestService } from '../test/helpers/service.js'
+
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const identity = { projectId: 'demo-project', nfObjectId: 'api', nfObjectType: 'service' }
+const secret = randomBytes(32).toString('base64url')
+const token = signToken(identity, { secret, ttlSeconds: 3600 })
+
+interface Target { child: ChildProcess, url: string }
+
+async function startTarget (kind: 'service' | 'bare', fixedBody = ''): Promise<Target> {
+  const child = fork(join(packageRoot(), 'bench/targets.ts'), [kind, secret, fixedBody], { execArgv: ['--import=tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const { url } = await new Promise<{ url: string }>((resolve, reject) => {
+    child.once('message', m => resolve(m as { url: string }))
+    child.once('exit', code => reject(new Error(`${kind} exited ${code}`)))
+  })
+  return { child, url }
+}
+
+interface Run { rps: number, p50: number, p99: number, non2xx: number, errors: number }
+
+async function load (url: string, seconds: number): Promise<Run> {
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: seconds, headers: { authorization: `Bearer ${token}` } })
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors }
+}
+
+async function throughput (): Promise<{ service: Run[], bare: Run[] }> {
+  const service = await startTarget('service')
+  const body = await (await fetch(service.url, { headers: { authorization: `Bearer ${token}` } })).text()
+  const bare = await startTarget('bare', body)
+  const runs = { service: [] as Run[], bare: [] as Run[] }
+  try {
+    for (const target of [service, bare]) await load(target.url, 2) // warm: JIT, connections, cache
+    for (let round = 0; round < 2; round++) {
+      runs.service.push(await load(service.url, DURATION))
+      runs.bare.push(await load(bare.url, DURATION))
+    }
+  } finally {
+    service.child.kill('SIGTERM')
+    bare.child.kill('SIGTERM')
+  }
+  return runs
+}
+
+async function singleFlight (): Promise<Record<string, number>> {
+  const store = countingStore()
+  store.documents.set('northflank/demo-project/api', { API_KEY: 'k' })
+  store.delayMs = 50
+  const svc = await startTestService({ backends: [{ name: 'counting', type: 'counting' }] }, { definitions: [countingDefinition(store)] })
+  try {
+    const statuses = await Promise.all(Array.from({ length: 200 }, async () => (await svc.fetchAs(identity)).status))
+    if (statuses.some(s => s !== 200)) throw new Error(`single-flight run: not all 200: ${statuses.join(',')}`)
+    return Object.fromEntries(store.calls)
+  } finally {
+    await svc.close()
+  }
+}
+
+const mean = (runs: Run[], key: keyof Run): number => runs.reduce((sum, r) => sum + r[key], 0) / runs.length
+const fmt = (n: number, digits = 0): string => n.toFixed(digits)
+
+const { service, bare } = await throughput()
+const calls = await singleFlight()
+const ratio = mean(service, 'rps') / mean(bare, 'rps')
+const date = new Date().toISOString()
+const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${fmt(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`
+const rows = [
+  '| target | req/s (mean of 2 runs) | p50 ms | p99 ms | non-2xx | errors |',
+  '| --- | --- | --- | --- | --- | --- |',
+  `| (a) nf-secret-source, file backend, warm cache | ${fmt(mean(service, 'rps'))} | ${fmt(mean(service, 'p50'), 1)} | ${fmt(mean(service, 'p99'), 1)} | ${mean(service, 'non2xx') * 2} | ${mean(service, 'errors') * 2} |`,
+  `| (b) bare Fastify + fast-jwt verify, fixed body | ${fmt(mean(bare, 'rps'))} | ${fmt(mean(bare, 'p50'), 1)} | ${fmt(mean(bare, 'p99'), 1)} | ${mean(bare, 'non2xx') * 2} | ${mean(bare, 'errors') * 2} |`
+]
+const report = `# Benchmark results
+
+Command: \`npm run bench\` (bench/run.ts; ${DURATION} s per run, ${CONNECTIONS} connections, autocannon in the parent process, each target in its own process)
+Date: ${date}
+Machine: ${machine}
+
+## Throughput: warm cache vs the bare-Fastify floor
+
+${rows.join('\n')}
+
+**Ratio a/b: ${fmt(ratio, 2)}** (runs alternate a, b, a, b after a 2 s warm-up of each; both answer the same JSON body of the example identity: 5 ENV + 3 FILE entries).
+Per run, a: ${service.map(r => fmt(r.rps)).join(', ')} req/s; b: ${bare.map(r => fmt(r.rps)).join(', ')} req/s.
+
+## Single-flight: 200 concurrent first requests for one identity
+
+Store calls per locator (counting test backend, 50 ms per call): ${Object.entries(calls).map(([l, n]) => `\`${l}\`: ${n}`).join(', ')}.
+`
+writeFileSync(join(packageRoot(), 'bench/results.md'), report)
+process.stdout.write(report)
+if (Object.values(calls).some(n => n !== 1)) process.exitCode = 1

@@ -1,0 +1,44 @@
+// The two servers the benchmark compares, each run in its own process:
+//   service: nf-secret-source on examples/secrets (file backend), logging at info like production
+//   bare:    a Fastify route that only verifies the same JWT with fast-jwt and returns a fixed body
+import { join } from 'node:path'
+import { createVerifier } from 'fast-jwt'
+import Fastify from 'fastify'
+import { loadConfig } from '../src/config/load.js'
+import { createLogger } from '../src/logger.js'
+import { packageRoot } from '../src/package-root.js'
+import { startService } from '../src/server.js'
+
+const [target, secret, fixedBody] = process.argv.slice(2) as [string, string, string]
+// Exit (not die) on SIGTERM, so --cpu-prof can write its profile.
+process.on('SIGTERM', () => process.exit(0))
+
+if (target === 'service') {
+  const loaded = loadConfig({
+    env: {},
+    baseDir: join(packageRoot(), 'examples'),
+    document: {
+      server: { host: '127.0.0.1', port: 0 },
+      ops: { host: '127.0.0.1', port: 0 },
+      auth: { secrets: [secret] },
+      backends: [{ name: 'examples', type: 'file', root: './secrets' }]
+    }
+  })
+  // The audit line goes to stdout as in production; the parent sends it to /dev/null.
+  const service = await startService(loaded, createLogger('info'))
+  process.send?.({ url: service.url, ops: service.opsUrl })
+} else {
+  const verify = createVerifier({ key: secret, algorithms: ['HS256'] })
+  const app = Fastify({ logger: false })
+  app.get('/', async (request, reply) => {
+    try {
+      verify((request.headers.authorization ?? '').slice('Bearer '.length))
+    } catch {
+      return await reply.code(401).send({ error: 'Unauthorized' })
+    }
+    return await reply.header('content-type', 'application/json; charset=utf-8').send(fixedBody)
+  })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address()
+  process.send?.({ url: `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/` })
+}
