@@ -1,10 +1,14 @@
 // Every store nf-secret-source can read, in one explicit list.
 import { DuplicateBackend, UnknownBackendType } from '../src/errors.js'
+import { secretsManagerBackend } from './aws-secrets-manager.js'
+import { ssmBackend } from './aws-ssm.js'
 import { fileBackend } from './file.js'
 import type { Backend, BackendBaseConfig, BackendContext, BackendDefinition } from './port.js'
 
 export const backendDefinitions: readonly BackendDefinition<any>[] = [
-  fileBackend
+  fileBackend,
+  ssmBackend,
+  secretsManagerBackend
 ]
 
 export function definitionFor (type: string, index: number, definitions = backendDefinitions): BackendDefinition<any> {
