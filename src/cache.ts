@@ -46,11 +46,15 @@ export class LocatorCache {
     return this.#entries.size
   }
 
-  async read (locator: string, events: CacheEvents = {}): Promise<{ result: ReadResult, cache: CacheStatus }> {
+  /** The cached read while it is younger than ttl (synchronous: the warm path). */
+  fresh (locator: string): ReadResult | undefined {
     const cached = this.#entries.get(locator)
-    if (cached !== undefined && this.now() - cached.fetchedAt < this.settings.ttl * 1000) {
-      return { result: cached.result, cache: 'hit' }
-    }
+    return cached !== undefined && this.now() - cached.fetchedAt < this.settings.ttl * 1000 ? cached.result : undefined
+  }
+
+  async read (locator: string, events: CacheEvents = {}): Promise<{ result: ReadResult, cache: CacheStatus }> {
+    const cached = this.fresh(locator)
+    if (cached !== undefined) return { result: cached, cache: 'hit' }
     let flight = this.#inflight.get(locator)
     const status: CacheStatus = flight === undefined ? 'miss' : 'coalesced'
     if (flight === undefined) {
@@ -86,11 +90,18 @@ export function cachedReader (backends: ReadonlyArray<{ backend: Backend, cache:
   for (const { backend, cache } of backends) {
     if (cache.ttl > 0) caches.set(backend.name, new LocatorCache(backend, cache, call))
   }
-  const read: StoreReader = async (backend, locator) => {
+  const read: StoreReader = (backend, locator) => {
     const cache = caches.get(backend.name)
-    const read = cache === undefined ? { result: await call(backend, locator), cache: 'off' as const } : await cache.read(locator, events)
-    events.onRead?.(backend.name, read.cache)
-    return read
+    const hit = cache?.fresh(locator)
+    if (hit !== undefined) {
+      events.onRead?.(backend.name, 'hit')
+      return { result: hit, cache: 'hit' }
+    }
+    return (async () => {
+      const answer = cache === undefined ? { result: await call(backend, locator), cache: 'off' as const } : await cache.read(locator, events)
+      events.onRead?.(backend.name, answer.cache)
+      return answer
+    })()
   }
   return { read, caches }
 }

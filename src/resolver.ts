@@ -1,10 +1,9 @@
-// identity -> layers -> locators per backend -> read (in parallel) -> validate -> merge.
+// identity -> layers -> locators per backend -> read (in parallel; validated per store read) -> merge.
 // Knows stores only through the Backend port; the cache plugs in as the StoreReader.
 import type { Backend, ReadResult } from '../backends/port.js'
 import type { InvalidEntry, Source } from './core/entries.js'
 import type { Identity } from './core/identity.js'
 import { mergeLayers, type LayerRead, type ResolvedEntry } from './core/merge.js'
-import { partitionValid } from './core/validate.js'
 import { DeadlineExceeded } from './errors.js'
 import { asStoreError } from './store-call.js'
 
@@ -15,8 +14,11 @@ export interface StoreRead {
   cache: CacheStatus
 }
 
-/** Reads one locator of one backend: the store call itself, or the cache in front of it. */
-export type StoreReader = (backend: Backend, locator: string) => Promise<StoreRead>
+/**
+ * Reads one locator of one backend: the store call itself, or the cache in front of it.
+ * A cache hit may answer synchronously: a warm request then costs no promise and no timer.
+ */
+export type StoreReader = (backend: Backend, locator: string) => StoreRead | Promise<StoreRead>
 
 export interface PlannedRead {
   layer: string
@@ -53,16 +55,18 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
   return {
     async resolve (identity, deadlineMs) {
       const plan = planReads(layers, backends, identity)
-      const reads = Promise.all(plan.map(async p => {
-        try {
-          return await read(p.backend, p.locator)
-        } catch (err) {
-          const error = asStoreError(err)
-          Object.assign(error, { backend: p.backend.name, layer: p.layer, locator: p.locator })
-          throw error
+      const reads = plan.map(p => {
+        const annotate = (err: unknown): never => {
+          throw Object.assign(asStoreError(err), { backend: p.backend.name, layer: p.layer, locator: p.locator })
         }
-      }))
-      const results = await withDeadline(reads, deadlineMs)
+        try {
+          const answer = read(p.backend, p.locator)
+          return answer instanceof Promise ? answer.catch(annotate) : answer
+        } catch (err) {
+          return annotate(err)
+        }
+      })
+      const results = reads.some(r => r instanceof Promise) ? await withDeadline(Promise.all(reads), deadlineMs) : reads as StoreRead[]
       const layerReads: LayerRead[] = []
       const invalid: Resolution['invalid'] = []
       const reports: ReadReport[] = []
@@ -73,10 +77,9 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
           reports.push({ ...source, found: false, entries: 0, cache })
           return
         }
-        const { valid, invalid: badNames } = partitionValid(result.entries)
-        for (const bad of [...result.invalid, ...badNames]) invalid.push({ ...bad, source })
-        layerReads.push({ ...source, entries: valid })
-        reports.push({ ...source, found: true, entries: valid.length, cache })
+        for (const bad of result.invalid) invalid.push({ ...bad, source })
+        layerReads.push({ ...source, entries: result.entries })
+        reports.push({ ...source, found: true, entries: result.entries.length, cache })
       })
       return { entries: mergeLayers(layerReads), invalid, reads: reports }
     }

@@ -1,5 +1,6 @@
 // One call to a store: bounded by the backend's timeout, every failure a typed store error.
 import type { Backend, ReadResult } from '../backends/port.js'
+import { partitionValid } from './core/validate.js'
 import { isStoreError, storeError, type StoreError } from './errors.js'
 
 /**
@@ -12,6 +13,7 @@ export function asStoreError (err: unknown): StoreError {
   return storeError('unavailable', `${name ?? 'Error'}${typeof code === 'string' ? ` ${code}` : ''}`)
 }
 
+/** One validated read of one locator, within timeoutMs. */
 export async function callStore (backend: Backend, locator: string, timeoutMs: number): Promise<ReadResult> {
   const controller = new AbortController()
   let timer: NodeJS.Timeout | undefined
@@ -23,10 +25,17 @@ export async function callStore (backend: Backend, locator: string, timeoutMs: n
     }, timeoutMs)
   })
   try {
-    return await Promise.race([backend.read(locator, controller.signal), timedOut])
+    return validated(await Promise.race([backend.read(locator, controller.signal), timedOut]))
   } catch (err) {
     throw asStoreError(err)
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** Names and paths are checked once per store read (then cached), not once per request. */
+function validated (result: ReadResult): ReadResult {
+  if (!result.found) return result
+  const { valid, invalid } = partitionValid(result.entries)
+  return { found: true, entries: valid, invalid: [...result.invalid, ...invalid] }
 }
