@@ -3,10 +3,10 @@
 //    only verifies the same JWT; each target in its own process, measured twice, alternating.
 // 2. single-flight: 200 concurrent first requests for one identity; store calls per locator.
 // Writes bench/results.md.
-import { fork, type ChildProcess } from 'node:child_process'
+import { execSync, fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { packageRoot } from '../src/package-root.js'
@@ -22,8 +22,12 @@ const token = signToken(identity, { secret, ttlSeconds: 3600 })
 
 interface Target { child: ChildProcess, url: string }
 
+// The targets run the compiled build (dist/), as production does: code run through tsx wraps
+// every closure it creates in esbuild's __name(), which showed up in the profile.
+execSync('npm run build --silent', { cwd: packageRoot(), stdio: 'inherit' })
+
 async function startTarget (kind: 'service' | 'bare', fixedBody = ''): Promise<Target> {
-  const child = fork(join(packageRoot(), 'bench/targets.ts'), [kind, secret, fixedBody], { execArgv: ['--import=tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const child = fork(join(packageRoot(), 'dist/bench/targets.js'), [kind, secret, fixedBody], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   const { url } = await new Promise<{ url: string }>((resolve, reject) => {
     child.once('message', m => resolve(m as { url: string }))
     child.once('exit', code => reject(new Error(`${kind} exited ${code}`)))
@@ -31,11 +35,19 @@ async function startTarget (kind: 'service' | 'bare', fixedBody = ''): Promise<T
   return { child, url }
 }
 
-interface Run { rps: number, p50: number, p99: number, non2xx: number, errors: number }
+interface Run { rps: number, p50: number, p99: number, non2xx: number, errors: number, perCpuSecond: number }
 
-async function load (url: string, seconds: number): Promise<Run> {
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: seconds, headers: { authorization: `Bearer ${token}` } })
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors }
+/** CPU seconds a process has used (utime + stime from /proc; clock ticks are 100 per second on Linux). */
+function cpuSeconds (pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+async function load (target: Target, seconds: number): Promise<Run> {
+  const cpuBefore = cpuSeconds(target.child.pid as number)
+  const result = await autocannon({ url: target.url, connections: CONNECTIONS, duration: seconds, headers: { authorization: `Bearer ${token}` } })
+  const cpu = cpuSeconds(target.child.pid as number) - cpuBefore
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors, perCpuSecond: result.requests.total / cpu }
 }
 
 async function throughput (): Promise<{ service: Run[], bare: Run[] }> {
@@ -44,10 +56,10 @@ async function throughput (): Promise<{ service: Run[], bare: Run[] }> {
   const bare = await startTarget('bare', body)
   const runs = { service: [] as Run[], bare: [] as Run[] }
   try {
-    for (const target of [service, bare]) await load(target.url, 2) // warm: JIT, connections, cache
+    for (const target of [service, bare]) await load(target, 2) // warm: JIT, connections, cache
     for (let round = 0; round < 2; round++) {
-      runs.service.push(await load(service.url, DURATION))
-      runs.bare.push(await load(bare.url, DURATION))
+      runs.service.push(await load(service, DURATION))
+      runs.bare.push(await load(bare, DURATION))
     }
   } finally {
     service.child.kill('SIGTERM')
@@ -76,17 +88,18 @@ const fmt = (n: number, digits = 0): string => n.toFixed(digits)
 const { service, bare } = await throughput()
 const calls = await singleFlight()
 const ratio = mean(service, 'rps') / mean(bare, 'rps')
+const cpuRatio = mean(service, 'perCpuSecond') / mean(bare, 'perCpuSecond')
 const date = new Date().toISOString()
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${fmt(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`
 const rows = [
-  '| target | req/s (mean of 2 runs) | p50 ms | p99 ms | non-2xx | errors |',
-  '| --- | --- | --- | --- | --- | --- |',
-  `| (a) nf-secret-source, file backend, warm cache | ${fmt(mean(service, 'rps'))} | ${fmt(mean(service, 'p50'), 1)} | ${fmt(mean(service, 'p99'), 1)} | ${mean(service, 'non2xx') * 2} | ${mean(service, 'errors') * 2} |`,
-  `| (b) bare Fastify + fast-jwt verify, fixed body | ${fmt(mean(bare, 'rps'))} | ${fmt(mean(bare, 'p50'), 1)} | ${fmt(mean(bare, 'p99'), 1)} | ${mean(bare, 'non2xx') * 2} | ${mean(bare, 'errors') * 2} |`
+  '| target | req/s (mean of 2 runs) | p50 ms | p99 ms | requests per CPU-second of the server | non-2xx | errors |',
+  '| --- | --- | --- | --- | --- | --- | --- |',
+  `| (a) nf-secret-source, file backend, warm cache | ${fmt(mean(service, 'rps'))} | ${fmt(mean(service, 'p50'), 1)} | ${fmt(mean(service, 'p99'), 1)} | ${fmt(mean(service, 'perCpuSecond'))} | ${mean(service, 'non2xx') * 2} | ${mean(service, 'errors') * 2} |`,
+  `| (b) bare Fastify + fast-jwt verify, fixed body | ${fmt(mean(bare, 'rps'))} | ${fmt(mean(bare, 'p50'), 1)} | ${fmt(mean(bare, 'p99'), 1)} | ${fmt(mean(bare, 'perCpuSecond'))} | ${mean(bare, 'non2xx') * 2} | ${mean(bare, 'errors') * 2} |`
 ]
 const report = `# Benchmark results
 
-Command: \`npm run bench\` (bench/run.ts; ${DURATION} s per run, ${CONNECTIONS} connections, autocannon in the parent process, each target in its own process)
+Command: \`npm run bench\` (bench/run.ts; ${DURATION} s per run, ${CONNECTIONS} connections, autocannon in the parent process, each target in its own process running the compiled build)
 Date: ${date}
 Machine: ${machine}
 
@@ -94,7 +107,8 @@ Machine: ${machine}
 
 ${rows.join('\n')}
 
-**Ratio a/b: ${fmt(ratio, 2)}** (runs alternate a, b, a, b after a 2 s warm-up of each; both answer the same JSON body of the example identity: 5 ENV + 3 FILE entries).
+**Ratio a/b: ${fmt(ratio, 2)} in req/s; ${fmt(cpuRatio, 2)} in requests per CPU-second of the server process** (runs alternate a, b, a, b after a 2 s warm-up of each; both answer the same JSON body of the example identity: 5 ENV + 3 FILE entries). The CPU-normalised ratio is the steadier one on a shared machine: it does not move when other processes take cores.
+Load average when the run ended: ${loadavg().map(l => l.toFixed(2)).join(', ')}.
 Per run, a: ${service.map(r => fmt(r.rps)).join(', ')} req/s; b: ${bare.map(r => fmt(r.rps)).join(', ')} req/s.
 
 ## Single-flight: 200 concurrent first requests for one identity

@@ -106,19 +106,19 @@ async function resolve (flags: Flags): Promise<number> {
   try {
     const timeouts = new Map(loaded.config.backends.map(b => [b.name, b.timeoutSeconds * 1000]))
     const resolver = createResolver(loaded.config.layers, backends, directReader(b => timeouts.get(b.name) ?? 5000))
-    const resolution = await resolver.resolve(identity, loaded.config.server.requestTimeoutSeconds * 1000)
+    const { answer, reads } = await resolver.resolve(identity, loaded.config.server.requestTimeoutSeconds * 1000)
     const show = flags['show-values'] === true
-    const rows = resolution.entries.map(({ entry, source }) => entry.type === 'ENV'
+    const rows = answer.entries.map(({ entry, source }) => entry.type === 'ENV'
       ? { type: 'ENV', name: entry.key, value: show ? JSON.stringify(entry.value) : '****', ...source }
       : { type: 'FILE', name: entry.path, value: show ? JSON.stringify(entry.data) : '****', encoding: entry.encoding, ...source })
     if (flags.json === true) {
-      process.stdout.write(JSON.stringify({ identity, entries: rows, skipped: resolution.invalid, reads: resolution.reads }, null, 2) + '\n')
+      process.stdout.write(JSON.stringify({ identity, entries: rows, skipped: answer.invalid, reads }, null, 2) + '\n')
     } else {
       for (const r of rows) process.stdout.write(`${r.type.padEnd(4)}  ${r.name}  ${r.value}  <- ${r.layer} / ${r.backend} / ${r.locator}\n`)
-      for (const s of resolution.invalid) process.stdout.write(`SKIP  ${s.key}: ${s.reason}  <- ${s.source.layer} / ${s.source.backend} / ${s.source.locator}\n`)
-      for (const r of resolution.reads) process.stdout.write(`read  ${r.layer} / ${r.backend} / ${r.locator}: ${r.found ? `${r.entries} entries` : 'nothing stored'}\n`)
+      for (const s of answer.invalid) process.stdout.write(`SKIP  ${s.key}: ${s.reason}  <- ${s.source.layer} / ${s.source.backend} / ${s.source.locator}\n`)
+      for (const r of reads) process.stdout.write(`read  ${r.layer} / ${r.backend} / ${r.locator}: ${r.found ? `${r.entries} entries` : 'nothing stored'}\n`)
     }
-    return loaded.config.strict && resolution.invalid.length > 0 ? 1 : 0
+    return loaded.config.strict && answer.invalid.length > 0 ? 1 : 0
   } finally {
     await Promise.allSettled(backends.map(b => b.close()))
   }

@@ -1,4 +1,6 @@
 // Prometheus metrics (prom-client), on the ops port only. Labels carry names, never values.
+// Per-request counts are kept as plain numbers and handed to prom-client when /metrics is
+// scraped: prom-client hashes the label object on every inc(), which showed in the profile.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { LocatorCache } from './cache.js'
 import type { CacheStatus } from './resolver.js'
@@ -16,10 +18,31 @@ export interface Metrics {
 
 const PREFIX = 'nf_secret_source_'
 
+/** Monotonic counts per label set, kept as numbers; copied into a prom-client Counter on scrape. */
+class Tally<Labels extends string> {
+  readonly #counts = new Map<string, { labels: Record<Labels, string>, n: number }>()
+  constructor (private readonly names: readonly Labels[]) {}
+
+  inc (...values: string[]): void {
+    const key = values.join('\0')
+    const slot = this.#counts.get(key)
+    if (slot !== undefined) slot.n++
+    else this.#counts.set(key, { labels: Object.fromEntries(this.names.map((name, i) => [name, values[i] ?? ''])) as Record<Labels, string>, n: 1 })
+  }
+
+  copyTo (counter: Counter<Labels>): void {
+    counter.reset()
+    for (const { labels, n } of this.#counts.values()) counter.inc(labels, n)
+  }
+}
+
 export function createMetrics (): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: PREFIX })
-  const requests = new Counter({ name: `${PREFIX}requests_total`, help: 'Secret requests by HTTP status', labelNames: ['status'], registers: [registry] })
+  const requestCounts = new Tally(['status'] as const)
+  const cacheCounts = new Tally(['backend', 'result'] as const)
+  // eslint-disable-next-line no-new
+  new Counter({ name: `${PREFIX}requests_total`, help: 'Secret requests by HTTP status', labelNames: ['status'], registers: [registry], collect () { requestCounts.copyTo(this) } })
   const latency = new Histogram({
     name: `${PREFIX}request_duration_seconds`,
     help: 'Secret request latency by HTTP status',
@@ -35,14 +58,9 @@ export function createMetrics (): Metrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry]
   })
-  const cacheReads = new Counter({ name: `${PREFIX}cache_reads_total`, help: 'Layer reads by backend and cache result (hit, miss, coalesced, stale, off)', labelNames: ['backend', 'result'], registers: [registry] })
+  // eslint-disable-next-line no-new
+  new Counter({ name: `${PREFIX}cache_reads_total`, help: 'Layer reads by backend and cache result (hit, miss, coalesced, stale, off)', labelNames: ['backend', 'result'], registers: [registry], collect () { cacheCounts.copyTo(this) } })
   const invalid = new Counter({ name: `${PREFIX}invalid_entries_total`, help: 'Entries skipped (or refused in strict mode) because their name or path is invalid', labelNames: ['backend', 'locator', 'key'], registers: [registry] })
-  // Label children bound once per label set: hashing a label object on every request showed in the profile.
-  const requestsBy = memo((status: string) => requests.labels(status))
-  const latencyBy = memo((status: string) => latency.labels(status))
-  const storeCallsBy = memo((backend: string, outcome: string) => storeCalls.labels(backend, outcome))
-  const storeLatencyBy = memo((backend: string, outcome: string) => storeLatency.labels(backend, outcome))
-  const cacheReadsBy = memo((backend: string, result: string) => cacheReads.labels(backend, result))
   let watched = new Map<string, LocatorCache>()
   // eslint-disable-next-line no-new
   new Gauge({
@@ -57,28 +75,15 @@ export function createMetrics (): Metrics {
   return {
     registry,
     request: (status, seconds) => {
-      requestsBy(String(status)).inc()
-      latencyBy(String(status)).observe(seconds)
+      requestCounts.inc(String(status))
+      latency.observe({ status }, seconds)
     },
     storeCall: (backend, outcome, seconds) => {
-      storeCallsBy(backend, outcome).inc()
-      storeLatencyBy(backend, outcome).observe(seconds)
+      storeCalls.inc({ backend, outcome })
+      storeLatency.observe({ backend, outcome }, seconds)
     },
-    cacheRead: (backend, result) => cacheReadsBy(backend, result).inc(),
+    cacheRead: (backend, result) => cacheCounts.inc(backend, result),
     invalidEntry: (backend, locator, key) => invalid.inc({ backend, locator, key }),
     watchCaches: caches => { watched = caches }
-  }
-}
-
-function memo<Args extends string[], T> (create: (...args: Args) => T): (...args: Args) => T {
-  const made = new Map<string, T>()
-  return (...args) => {
-    const key = args.join('\0')
-    let value = made.get(key)
-    if (value === undefined) {
-      value = create(...args)
-      made.set(key, value)
-    }
-    return value
   }
 }

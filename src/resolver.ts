@@ -3,6 +3,7 @@
 import type { Backend, ReadResult } from '../backends/port.js'
 import type { InvalidEntry, Source } from './core/entries.js'
 import type { Identity } from './core/identity.js'
+import { LRUCache } from 'lru-cache'
 import { mergeLayers, type LayerRead, type ResolvedEntry } from './core/merge.js'
 import { DeadlineExceeded } from './errors.js'
 import { asStoreError } from './store-call.js'
@@ -32,9 +33,19 @@ export interface ReadReport extends Source {
   cache: CacheStatus
 }
 
-export interface Resolution {
+/** What an identity gets from a given set of store reads; immutable, shared between requests. */
+export interface Answer {
   entries: ResolvedEntry[]
   invalid: Array<InvalidEntry & { source: Source }>
+  env: string[]
+  files: string[]
+  /** The response body, serialised once. */
+  json: string
+}
+
+export interface Resolution {
+  answer: Answer
+  /** This request's reads: which layers were found and which came from the cache. */
   reads: ReadReport[]
 }
 
@@ -51,37 +62,76 @@ export interface Resolver {
   resolve: (identity: Identity, deadlineMs: number) => Promise<Resolution>
 }
 
-export function createResolver (layers: readonly string[], backends: readonly Backend[], read: StoreReader): Resolver {
+/** Merges and serialises the reads of one request (in plan order). */
+export function buildAnswer (plan: readonly PlannedRead[], results: readonly ReadResult[]): Answer {
+  const layerReads: LayerRead[] = []
+  const invalid: Answer['invalid'] = []
+  plan.forEach((p, i) => {
+    const result = results[i] as ReadResult
+    if (!result.found) return
+    const source: Source = { layer: p.layer, backend: p.backend.name, locator: p.locator }
+    for (const bad of result.invalid) invalid.push({ ...bad, source })
+    layerReads.push({ ...source, entries: result.entries })
+  })
+  const entries = mergeLayers(layerReads)
+  const secrets = entries.map(r => r.entry)
+  return {
+    entries,
+    invalid,
+    env: secrets.flatMap(e => e.type === 'ENV' ? [e.key] : []),
+    files: secrets.flatMap(e => e.type === 'FILE' ? [e.path] : []),
+    json: JSON.stringify({ secrets })
+  }
+}
+
+interface Memo {
+  plan: PlannedRead[]
+  results?: readonly ReadResult[]
+  answer?: Answer
+}
+
+function sameReads (a: readonly ReadResult[] | undefined, b: readonly ReadResult[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((r, i) => r === b[i])
+}
+
+/**
+ * Per identity, the plan (its locators) and the last answer. The answer is reused while every
+ * layer read is the very same cached object, so a warm request neither plans, merges nor
+ * serialises again; any new store read is a new object, so a changed layer builds a new answer.
+ */
+export function createResolver (layers: readonly string[], backends: readonly Backend[], read: StoreReader, memoEntries = 10_000): Resolver {
+  const memo = new LRUCache<string, Memo>({ max: memoEntries })
   return {
     async resolve (identity, deadlineMs) {
-      const plan = planReads(layers, backends, identity)
+      const key = `${identity.projectId}\0${identity.nfObjectId}\0${identity.nfObjectType}`
+      let known = memo.get(key)
+      if (known === undefined) {
+        known = { plan: planReads(layers, backends, identity) }
+        memo.set(key, known)
+      }
+      const { plan } = known
       const reads = plan.map(p => {
         const annotate = (err: unknown): never => {
           throw Object.assign(asStoreError(err), { backend: p.backend.name, layer: p.layer, locator: p.locator })
         }
         try {
-          const answer = read(p.backend, p.locator)
-          return answer instanceof Promise ? answer.catch(annotate) : answer
+          const pending = read(p.backend, p.locator)
+          return pending instanceof Promise ? pending.catch(annotate) : pending
         } catch (err) {
           return annotate(err)
         }
       })
-      const results = reads.some(r => r instanceof Promise) ? await withDeadline(Promise.all(reads), deadlineMs) : reads as StoreRead[]
-      const layerReads: LayerRead[] = []
-      const invalid: Resolution['invalid'] = []
-      const reports: ReadReport[] = []
-      plan.forEach((p, i) => {
-        const { result, cache } = results[i] as StoreRead
-        const source: Source = { layer: p.layer, backend: p.backend.name, locator: p.locator }
-        if (!result.found) {
-          reports.push({ ...source, found: false, entries: 0, cache })
-          return
-        }
-        for (const bad of result.invalid) invalid.push({ ...bad, source })
-        layerReads.push({ ...source, entries: result.entries })
-        reports.push({ ...source, found: true, entries: result.entries.length, cache })
+      const settled = reads.some(r => r instanceof Promise) ? await withDeadline(Promise.all(reads), deadlineMs) : reads as StoreRead[]
+      const results = settled.map(r => r.result)
+      if (known.answer === undefined || !sameReads(known.results, results)) {
+        known.answer = buildAnswer(plan, results)
+        known.results = results
+      }
+      const reports: ReadReport[] = plan.map((p, i) => {
+        const { result, cache } = settled[i] as StoreRead
+        return { layer: p.layer, backend: p.backend.name, locator: p.locator, found: result.found, entries: result.found ? result.entries.length : 0, cache }
       })
-      return { entries: mergeLayers(layerReads), invalid, reads: reports }
+      return { answer: known.answer, reads: reports }
     }
   }
 }

@@ -69,9 +69,6 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
   let draining = false
   const app = await buildApp({ config, backends, logger, read, metrics })
   const ops = await buildOpsApp({ backends, metrics, logger, readyTimeoutMs: config.ops.readyTimeoutSeconds * 1000, draining: () => draining })
-  // While draining, every answer closes its connection: close() waits for open keep-alive
-  // connections, and one that turns idle after close began would otherwise linger 72 s.
-  app.addHook('onSend', async (_request, reply) => { if (draining) reply.header('connection', 'close') })
   try {
     await app.listen({ host: config.server.host, port: config.server.port })
     await ops.listen({ host: config.ops.host, port: config.ops.port })
@@ -89,6 +86,9 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
     async close () {
       // Fail readiness first, give load balancers time to notice, then let in-flight requests finish.
       draining = true
+      // close() waits for open keep-alive connections; one that turns idle after close began
+      // would otherwise linger for Fastify's 72 s keep-alive timeout.
+      app.server.keepAliveTimeout = 1
       if (config.server.shutdownDelaySeconds > 0) await new Promise(r => setTimeout(r, config.server.shutdownDelaySeconds * 1000))
       await app.close()
       await ops.close()

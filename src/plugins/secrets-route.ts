@@ -16,22 +16,16 @@ export interface SecretsRouteOptions {
 
 async function secretsRoute (app: FastifyInstance, options: SecretsRouteOptions): Promise<void> {
   app.get(options.path, async (request, reply) => {
-    const resolution = await options.resolver.resolve(request.identity as Identity, options.deadlineMs)
-    for (const { key, reason, source } of resolution.invalid) {
+    const { answer, reads } = await options.resolver.resolve(request.identity as Identity, options.deadlineMs)
+    for (const { key, reason, source } of answer.invalid) {
       request.log.warn({ backend: source.backend, layer: source.layer, locator: source.locator, key, reason }, 'invalid entry skipped')
       options.onInvalidEntry?.(source.backend, source.locator, key)
     }
-    const entries = resolution.entries.map(r => r.entry)
-    request.auditAnswer = {
-      env: entries.flatMap(e => e.type === 'ENV' ? [e.key] : []),
-      files: entries.flatMap(e => e.type === 'FILE' ? [e.path] : []),
-      skipped: resolution.invalid.length,
-      reads: resolution.reads
-    }
+    request.auditAnswer = { env: answer.env, files: answer.files, skipped: answer.invalid.length, reads }
     // Never part of the secrets: in strict mode an invalid entry fails the whole answer.
-    if (options.strict && resolution.invalid.length > 0) throw new InvalidEntries(resolution.invalid.length)
-    reply.header('cache-control', 'no-store')
-    return { secrets: entries }
+    if (options.strict && answer.invalid.length > 0) throw new InvalidEntries(answer.invalid.length)
+    // answer.json is {"secrets": [...]} serialised once per distinct answer.
+    return await reply.header('cache-control', 'no-store').type('application/json; charset=utf-8').send(answer.json)
   })
 }
 
