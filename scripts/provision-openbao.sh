@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds a real OpenBao (the `bao` CLI, which includes `server -dev`) for the
+# test suite from the Go module proxy, into .cache/bin/openbao-dev.
+#
+# Idempotent: rebuilds only when the binary is missing or when
+# test/servers/openbao/{go.mod,go.sum,main.go} changed since the last build
+# (their sha256 is kept next to the binary). Needs `go` on PATH (>= 1.24.6);
+# with a warm .cache/go it does no network access at all.
+#
+# Usage: scripts/provision-openbao.sh [--force]
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+src="$repo/test/servers/openbao"
+bin_dir="$repo/.cache/bin"
+bin="$bin_dir/openbao-dev"
+stamp="$bin.sha256"
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "provision-openbao: 'go' is not on PATH (Go >= 1.24.6 is needed to build OpenBao from $src)" >&2
+  exit 127
+fi
+
+# What go.mod pins: github.com/openbao/openbao v0.0.0-20250828202315-f9407a27fbee is
+# the v2.4.0 release commit. Stamped into `bao version` and /v1/sys/health.
+openbao_version="2.4.0"
+openbao_commit="f9407a27fbee45f62ba521bba2bf1e2360c61031"
+if ! grep -q "github.com/openbao/openbao v0.0.0-[0-9]*-${openbao_commit:0:12}\$" "$src/go.mod"; then
+  echo "provision-openbao: $src/go.mod no longer pins commit ${openbao_commit:0:12}; update openbao_version/openbao_commit in $0" >&2
+  exit 1
+fi
+ldflags="-s -w -X github.com/openbao/openbao/version.fullVersion=$openbao_version -X github.com/openbao/openbao/version.GitCommit=$openbao_commit"
+
+want="$( (cd "$src" && cat go.mod go.sum main.go; echo "$ldflags") | sha256sum | cut -d' ' -f1)"
+
+# Test files run in parallel and may all ask for the binary at once: one builds,
+# the others wait here and then find it up to date.
+mkdir -p "$bin_dir"
+exec 9>"$bin.lock"
+if command -v flock >/dev/null 2>&1; then flock 9; fi
+
+if [[ "${1:-}" != "--force" && -x "$bin" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+  echo "provision-openbao: up to date ($bin) in 0s"
+  exit 0
+fi
+
+export GOMODCACHE="$repo/.cache/go/mod"
+export GOCACHE="$repo/.cache/go/build"
+# The Go version on PATH builds it; never download another toolchain.
+export GOTOOLCHAIN=local
+# go.sum is checked in and complete: a build never edits go.mod/go.sum, and no
+# module needs the checksum database.
+export GOFLAGS="-mod=readonly -buildvcs=false"
+export CGO_ENABLED=0
+
+start=$SECONDS
+tmp="$bin.tmp.$$"
+trap 'rm -f "$tmp"' EXIT
+go -C "$src" build -trimpath -ldflags="$ldflags" -o "$tmp" .
+mv -f "$tmp" "$bin"
+echo "$want" > "$stamp"
+version="$("$bin" version 2>/dev/null || true)"
+echo "provision-openbao: built $bin (${version:-unknown version}) in $((SECONDS - start))s"
