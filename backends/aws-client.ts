@@ -2,7 +2,7 @@
 // client settings (region, endpoint override, default credential chain, optional role), and
 // the mapping of SDK errors onto the store error catalog.
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers'
-import { Type } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
 import { storeError, type StoreError } from '../src/errors.js'
 
 export const awsOptions = {
@@ -15,15 +15,9 @@ export const awsOptions = {
   maxAttempts: Type.Integer({ minimum: 1, maximum: 10, default: 3, description: 'attempts per call (adaptive retry), first try included' })
 }
 
-export interface AwsOptions {
-  region: string
-  endpoint?: string
-  roleArn?: string
-  roleSessionName: string
-  externalId?: string
-  stsEndpoint?: string
-  maxAttempts: number
-}
+const awsOptionsSchema = Type.Object(awsOptions)
+/** Derived from the schema above: the config keys and their types have one source. */
+export type AwsOptions = Static<typeof awsOptionsSchema>
 
 /**
  * Test seam, never reachable from config: fixed credentials (a second moto identity) and a
