@@ -8,7 +8,6 @@ export const REDACTED_PATHS = [
   'headers.authorization',
   'authorization',
   'token',
-  'secret',
   'value',
   'data',
   'secrets',
