@@ -23,7 +23,7 @@ declare module 'fastify' {
 async function auditLog (app: FastifyInstance, { metrics }: { metrics?: Pick<Metrics, 'request'> }): Promise<void> {
   app.decorateRequest('auditAnswer', null)
   app.decorateRequest('auditNote', null)
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     metrics?.request(reply.statusCode, reply.elapsedTime / 1000)
     const answer = request.auditAnswer
     request.log.info({
@@ -44,6 +44,7 @@ async function auditLog (app: FastifyInstance, { metrics }: { metrics?: Pick<Met
             })
       }
     }, 'secret request')
+    done()
   })
 }
 

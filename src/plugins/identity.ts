@@ -13,14 +13,18 @@ declare module 'fastify' {
 
 async function identity (app: FastifyInstance, { auth }: { auth: Config['auth'] }): Promise<void> {
   app.decorateRequest('identity', null)
-  app.addHook('onRequest', async (request: FastifyRequest) => {
+  app.addHook('onRequest', (request: FastifyRequest, _reply, done) => {
     const result = identityFromClaims(request.claims ?? {}, {
       nowSeconds: Date.now() / 1000,
       clockToleranceSeconds: auth.clockToleranceSeconds,
       maxTokenAgeSeconds: auth.maxTokenAgeSeconds
     })
-    if (!result.ok) throw new TokenRefused(result.reason, true)
+    if (!result.ok) {
+      done(new TokenRefused(result.reason, true))
+      return
+    }
     request.identity = result.identity
+    done()
   })
 }
 

@@ -62,8 +62,15 @@ async function verifyJwt (app: FastifyInstance, { auth }: { auth: Config['auth']
     verifiers.push(token => jwt.verify(token))
   }
   app.decorateRequest('claims', null)
-  app.addHook('onRequest', async (request: FastifyRequest) => {
-    request.claims = verifyWithAny(verifiers, bearerToken(request.headers.authorization))
+  // Callback style: the work is synchronous, and an async hook costs a promise per request.
+  app.addHook('onRequest', (request: FastifyRequest, _reply, done) => {
+    try {
+      request.claims = verifyWithAny(verifiers, bearerToken(request.headers.authorization))
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    done()
   })
 }
 
