@@ -6,7 +6,8 @@ set -euo pipefail
 
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$repo_root/.cache/moto-venv"
+cache="${NFSS_CACHE_DIR:-$repo_root/.cache}"  # NFSS_CACHE_DIR: see .ci/run
+venv="$cache/moto-venv"
 stamp="$venv/.moto-version"
 
 if ! command -v python3 >/dev/null 2>&1; then
@@ -14,9 +15,9 @@ if ! command -v python3 >/dev/null 2>&1; then
   exit 127
 fi
 
-mkdir -p "$repo_root/.cache"
+mkdir -p "$cache"
 # Both AWS test files may provision at once: one install at a time.
-exec 9>"$repo_root/.cache/moto-venv.lock"
+exec 9>"$cache/moto-venv.lock"
 if command -v flock >/dev/null 2>&1; then flock 9; fi
 
 if [[ -x "$venv/bin/moto_server" && -f "$stamp" && "$(cat "$stamp")" == "$MOTO_VERSION" ]]; then

@@ -11,8 +11,9 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${NFSS_CACHE_DIR:-$repo/.cache}"  # NFSS_CACHE_DIR: see .ci/run
 src="$repo/test/servers/openbao"
-bin_dir="$repo/.cache/bin"
+bin_dir="$cache/bin"
 bin="$bin_dir/openbao-dev"
 stamp="$bin.sha256"
 
@@ -44,8 +45,8 @@ if [[ "${1:-}" != "--force" && -x "$bin" && -f "$stamp" && "$(cat "$stamp")" == 
   exit 0
 fi
 
-export GOMODCACHE="$repo/.cache/go/mod"
-export GOCACHE="$repo/.cache/go/build"
+export GOMODCACHE="$cache/go/mod"
+export GOCACHE="$cache/go/build"
 # The Go version on PATH builds it; never download another toolchain.
 export GOTOOLCHAIN=local
 # go.sum is checked in and complete: a build never edits go.mod/go.sum, and no

@@ -7,7 +7,11 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
-export const cacheDir = join(repoRoot, '.cache')
+/**
+ * Builds, downloads and logs of the test servers. NFSS_CACHE_DIR moves them out of the clone
+ * (.ci/run does, so that CI runs in fresh clones on the same machine stay warm).
+ */
+export const cacheDir = process.env.NFSS_CACHE_DIR ?? join(repoRoot, '.cache')
 export const isCI = process.env.CI === 'true'
 
 export function freePort (): Promise<number> {
