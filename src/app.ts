@@ -1,5 +1,8 @@
 // The public app. The request flow, in the order the plugins run:
 //   verify JWT -> identity -> layers -> locators per backend -> read (parallel, timed) -> merge -> validate -> answer
+import type http from 'node:http'
+import type https from 'node:https'
+import rateLimit from '@fastify/rate-limit'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Backend } from '../backends/port.js'
@@ -19,10 +22,15 @@ export interface AppOptions {
   /** The store reads, normally the cache in front of callStore. */
   read: StoreReader
   metrics?: Pick<Metrics, 'request' | 'invalidEntry'>
+  /** Listener options: plain HTTP, or built-in TLS (src/server.ts transportOptions). */
+  transport?: Transport
 }
 
-export async function buildApp ({ config, backends, logger, read, metrics }: AppOptions): Promise<FastifyInstance> {
+export type Transport = { http: http.ServerOptions } | { https: https.ServerOptions }
+
+export async function buildApp ({ config, backends, logger, read, metrics, transport = { http: {} } }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(transport as { http: http.ServerOptions }),
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }), // the audit line replaces Fastify's request logs
     return503OnClosing: true,
@@ -30,6 +38,10 @@ export async function buildApp ({ config, backends, logger, read, metrics }: App
   })
   await app.register(errorHandler)                        // catalog errors -> JSON; 401 with WWW-Authenticate
   await app.register(auditLog, { metrics })               // one line (and metrics) per request, no values
+  if (config.server.rateLimit.max > 0) {                  // optional: per client IP, before any token work
+    await app.register(rateLimit, { global: false })
+    app.addHook('onRequest', app.rateLimit({ max: config.server.rateLimit.max, timeWindow: config.server.rateLimit.windowSeconds * 1000 }))
+  }
   await app.register(verifyJwt, { auth: config.auth })    // Authorization: Bearer <JWT> -> verified claims
   await app.register(identity, { auth: config.auth })     // claims -> projectId / nfObjectId / nfObjectType
   await app.register(secretsRoute, {                      // layers -> locators -> read -> merge -> validate -> answer

@@ -1,13 +1,15 @@
 // Starts nf-secret-source from a loaded config: backends, the public app and its listener.
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Backend, BackendDefinition } from '../backends/port.js'
 import { backendDefinitions, createBackends } from '../backends/registry.js'
-import { buildApp } from './app.js'
+import { buildApp, type Transport } from './app.js'
 import type { LoadedConfig } from './config/load.js'
 import type { StoreReader } from './resolver.js'
 import { cachedReader, type StoreCall } from './cache.js'
-import type { BackendConfig } from './config/schema.js'
+import type { BackendConfig, Config } from './config/schema.js'
 import { storeErrorKind, type StoreError } from './errors.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { buildOpsApp } from './ops.js'
@@ -67,7 +69,7 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
   metrics.watchCaches(caches)
 
   let draining = false
-  const app = await buildApp({ config, backends, logger, read, metrics })
+  const app = await buildApp({ config, backends, logger, read, metrics, transport: transportOptions(config.server, baseDir) })
   const ops = await buildOpsApp({ backends, metrics, logger, readyTimeoutMs: config.ops.readyTimeoutSeconds * 1000, draining: () => draining })
   try {
     await app.listen({ host: config.server.host, port: config.server.port })
@@ -81,7 +83,7 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
     ops,
     backends,
     metrics,
-    url: urlOf(app, config.server.host, config.server.path),
+    url: urlOf(app, config.server.host, config.server.path, config.server.tls === undefined ? 'http' : 'https'),
     opsUrl: urlOf(ops, config.ops.host, '/'),
     async close () {
       // Fail readiness first, give load balancers time to notice, then let in-flight requests finish.
@@ -97,9 +99,25 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
   }
 }
 
-function urlOf (app: FastifyInstance, host: string, path: string): string {
+/** Built-in TLS (optionally mTLS) and the header size limit, for the public listener. */
+export function transportOptions (server: Config['server'], baseDir: string): Transport {
+  if (server.tls === undefined) return { http: { maxHeaderSize: server.maxHeaderBytes } }
+  const read = (file: string): Buffer => readFileSync(resolve(baseDir, file))
+  const { cert, key, clientCa } = server.tls
+  return {
+    https: {
+      cert: read(cert),
+      key: read(key),
+      minVersion: 'TLSv1.2',
+      maxHeaderSize: server.maxHeaderBytes,
+      ...(clientCa === undefined ? {} : { ca: read(clientCa), requestCert: true, rejectUnauthorized: true })
+    }
+  }
+}
+
+function urlOf (app: FastifyInstance, host: string, path: string, scheme = 'http'): string {
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : 0
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
-  return `http://${shown}:${port}${path}`
+  return `${scheme}://${shown}:${port}${path}`
 }

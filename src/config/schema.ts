@@ -23,7 +23,17 @@ export const ConfigSchema = Type.Object({
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     path: Type.String({ pattern: '^/', default: '/' }),
     requestTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'deadline for one request' }),
-    shutdownDelaySeconds: Seconds(0, 'on SIGTERM, seconds /readyz fails before the listener closes')
+    shutdownDelaySeconds: Seconds(0, 'on SIGTERM, seconds /readyz fails before the listener closes'),
+    maxHeaderBytes: Type.Integer({ minimum: 1024, maximum: 65536, default: 16384, description: 'larger request headers are refused with 431' }),
+    tls: Type.Optional(Type.Object({
+      cert: Type.String({ minLength: 1, description: 'PEM certificate (chain) file, relative to the config file' }),
+      key: Type.String({ minLength: 1, description: 'PEM private key file' }),
+      clientCa: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA file: when set, clients must present a certificate it signed (mTLS)' }))
+    }, { additionalProperties: false })),
+    rateLimit: Type.Object({
+      max: Type.Integer({ minimum: 0, default: 0, description: 'requests per client IP per window; 0 turns the limit off' }),
+      windowSeconds: Type.Number({ exclusiveMinimum: 0, default: 60 })
+    }, { additionalProperties: false, default: {} })
   }, { additionalProperties: false, default: {} }),
   ops: Type.Object({
     host: Type.String({ default: '0.0.0.0' }),

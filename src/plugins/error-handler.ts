@@ -1,5 +1,6 @@
 // Maps the error catalog to answers. Details (why a token was refused, which path a store
 // denied) go to the server log; the caller gets the stable code and a short message.
+import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { isStoreError } from '../errors.js'
@@ -27,7 +28,7 @@ async function errorHandler (app: FastifyInstance): Promise<void> {
       return reply.code(err.statusCode ?? 503).send({ error: err.statusCode === 502 ? 'Bad Gateway' : 'Service Unavailable', code: err.code, message: err.message })
     }
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-      return reply.code(err.statusCode).send({ error: 'Bad Request', code: err.code, message: err.message })
+      return reply.code(err.statusCode).send({ error: STATUS_CODES[err.statusCode] ?? 'Client Error', code: err.code, message: err.message })
     }
     request.log.error({ err }, 'unexpected error')
     return reply.code(500).send({ error: 'Internal Server Error', message: 'internal error' })
