@@ -10,7 +10,7 @@ import {
 import { Type } from '@sinclair/typebox'
 import type { Logger } from 'pino'
 import { parseDocument } from '../src/core/document.js'
-import { DEFAULT_TEMPLATES, layerTemplates, renderTemplate } from '../src/core/locator.js'
+import { DEFAULT_TEMPLATES, layerTemplates, templateLocator } from '../src/core/locator.js'
 import { storeError } from '../src/errors.js'
 import { awsClientConfig, awsOptions, awsStoreError, errorName, templateProblem, type AwsSeam } from './aws-client.js'
 import type { Backend, BackendContext, BackendDefinition, ReadResult } from './port.js'
@@ -75,10 +75,7 @@ export function createSecretsManagerBackend (config: Parameters<BackendDefinitio
   return {
     name: config.name,
     type: 'aws-secrets-manager',
-    locate (layer, identity) {
-      const template = templates[layer]
-      return template === undefined ? undefined : renderTemplate(template, identity)
-    },
+    locate: templateLocator(templates),
     async read (locator, signal) {
       signal.throwIfAborted()
       const secret = await fetchSecret(locator, signal)

@@ -11,7 +11,7 @@ import { Type } from '@sinclair/typebox'
 import { LRUCache } from 'lru-cache'
 import { isBase64, modeShorthand, normaliseEncoding, ownerPolicy } from '../src/core/document.js'
 import { ENV_NAME, type Entry, type FileEntry, type InvalidEntry } from '../src/core/entries.js'
-import { DEFAULT_TEMPLATES, layerTemplates, renderTemplate } from '../src/core/locator.js'
+import { DEFAULT_TEMPLATES, layerTemplates, templateLocator } from '../src/core/locator.js'
 import { isStoreError } from '../src/errors.js'
 import { awsClientConfig, awsOptions, awsStoreError, templateProblem, type AwsSeam } from './aws-client.js'
 import type { Backend, BackendContext, BackendDefinition, ReadResult } from './port.js'
@@ -182,10 +182,7 @@ export function createSsmBackend (config: Parameters<BackendDefinition<SsmOption
   return {
     name: config.name,
     type: 'aws-ssm',
-    locate (layer, identity) {
-      const template = templates[layer]
-      return template === undefined ? undefined : renderTemplate(template, identity)
-    },
+    locate: templateLocator(templates),
     async read (locator, signal) {
       try {
         return await read(locator, signal)

@@ -5,7 +5,7 @@ import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import { parse, YAMLParseError } from 'yaml'
 import { parseDocument } from '../src/core/document.js'
-import { DEFAULT_TEMPLATES, layerTemplates, renderTemplate } from '../src/core/locator.js'
+import { DEFAULT_TEMPLATES, layerTemplates, templateLocator } from '../src/core/locator.js'
 import { storeError } from '../src/errors.js'
 import type { BackendDefinition, ReadResult } from './port.js'
 
@@ -42,10 +42,7 @@ export const fileBackend: BackendDefinition<typeof options> = {
     return {
       name: config.name,
       type: 'file',
-      locate (layer, identity) {
-        const template = templates[layer]
-        return template === undefined ? undefined : renderTemplate(template, identity)
-      },
+      locate: templateLocator(templates),
       async read (locator, signal): Promise<ReadResult> {
         const path = pathOf(locator)
         let text: string

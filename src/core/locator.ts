@@ -32,3 +32,11 @@ export function renderTemplate (template: string, identity: Identity, escape: (i
 export function layerTemplates (configured: Record<string, string> | undefined, defaults: Readonly<Record<string, string>>): Record<string, string> {
   return { ...defaults, ...configured }
 }
+
+/** A backend's locate(): the layer's template filled for the identity, or undefined without one. */
+export function templateLocator (templates: Readonly<Record<string, string>>, escape?: (id: string) => string): (layer: string, identity: Identity) => string | undefined {
+  return (layer, identity) => {
+    const template = templates[layer]
+    return template === undefined ? undefined : renderTemplate(template, identity, escape)
+  }
+}
