@@ -4,11 +4,13 @@ import { secretsManagerBackend } from './aws-secrets-manager.js'
 import { ssmBackend } from './aws-ssm.js'
 import { fileBackend } from './file.js'
 import type { Backend, BackendBaseConfig, BackendContext, BackendDefinition } from './port.js'
+import { vaultBackend } from './vault.js'
 
 export const backendDefinitions: readonly BackendDefinition<any>[] = [
   fileBackend,
   ssmBackend,
-  secretsManagerBackend
+  secretsManagerBackend,
+  vaultBackend
 ]
 
 export function definitionFor (type: string, index: number, definitions = backendDefinitions): BackendDefinition<any> {
