@@ -5,13 +5,14 @@
 // Writes bench/results.md.
 import { execSync, fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { packageRoot } from '../src/package-root.js'
 import { signToken } from '../src/token.js'
 import { countingDefinition, countingStore } from '../test/helpers/counting-backend.js'
+import { writeSection } from './results-file.js'
 import { startTestService } from '../test/helpers/service.js'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
@@ -97,13 +98,13 @@ const rows = [
   `| (a) nf-secret-source, file backend, warm cache | ${fmt(mean(service, 'rps'))} | ${fmt(mean(service, 'p50'), 1)} | ${fmt(mean(service, 'p99'), 1)} | ${fmt(mean(service, 'perCpuSecond'))} | ${mean(service, 'non2xx') * 2} | ${mean(service, 'errors') * 2} |`,
   `| (b) bare Fastify + fast-jwt verify, fixed body | ${fmt(mean(bare, 'rps'))} | ${fmt(mean(bare, 'p50'), 1)} | ${fmt(mean(bare, 'p99'), 1)} | ${fmt(mean(bare, 'perCpuSecond'))} | ${mean(bare, 'non2xx') * 2} | ${mean(bare, 'errors') * 2} |`
 ]
-const report = `# Benchmark results
+const report = `## Throughput and single-flight
 
 Command: \`npm run bench\` (bench/run.ts; ${DURATION} s per run, ${CONNECTIONS} connections, autocannon in the parent process, each target in its own process running the compiled build)
 Date: ${date}
 Machine: ${machine}
 
-## Throughput: warm cache vs the bare-Fastify floor
+### Warm cache vs the bare-Fastify floor
 
 ${rows.join('\n')}
 
@@ -111,10 +112,10 @@ ${rows.join('\n')}
 Load average when the run ended: ${loadavg().map(l => l.toFixed(2)).join(', ')}.
 Per run, a: ${service.map(r => fmt(r.rps)).join(', ')} req/s; b: ${bare.map(r => fmt(r.rps)).join(', ')} req/s.
 
-## Single-flight: 200 concurrent first requests for one identity
+### Single-flight: 200 concurrent first requests for one identity
 
 Store calls per locator (counting test backend, 50 ms per call): ${Object.entries(calls).map(([l, n]) => `\`${l}\`: ${n}`).join(', ')}.
 `
-writeFileSync(join(packageRoot(), 'bench/results.md'), report)
+writeSection('bench', report)
 process.stdout.write(report)
 if (Object.values(calls).some(n => n !== 1)) process.exitCode = 1

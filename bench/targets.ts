@@ -1,6 +1,7 @@
 // The two servers the benchmark compares, each run in its own process:
 //   service: nf-secret-source on examples/secrets (file backend), logging at info like production
 //   bare:    a Fastify route that only verifies the same JWT with fast-jwt and returns a fixed body
+//   soak:    nf-secret-source on the file backend and Secrets Manager (moto), small churning caches
 import { join } from 'node:path'
 import { createVerifier } from 'fast-jwt'
 import Fastify from 'fastify'
@@ -13,7 +14,14 @@ const [target, secret, fixedBody] = process.argv.slice(2) as [string, string, st
 // Exit (not die) on SIGTERM, so --cpu-prof can write its profile.
 process.on('SIGTERM', () => process.exit(0))
 
-if (target === 'service') {
+if (target === 'service' || target === 'soak') {
+  // soak: the file backend plus Secrets Manager on moto, with small caches that churn.
+  const backends = target === 'service'
+    ? [{ name: 'examples', type: 'file', root: './secrets' }]
+    : [
+        { name: 'examples', type: 'file', root: './secrets', cache: { ttl: 5, maxEntries: 2000 } },
+        { name: 'sm', type: 'aws-secrets-manager', region: 'us-east-1', endpoint: process.env.SOAK_SM_ENDPOINT, cache: { ttl: 5, maxEntries: 2000 } }
+      ]
   const loaded = loadConfig({
     env: {},
     baseDir: join(packageRoot(), 'examples'),
@@ -21,7 +29,7 @@ if (target === 'service') {
       server: { host: '127.0.0.1', port: 0 },
       ops: { host: '127.0.0.1', port: 0 },
       auth: { secrets: [secret] },
-      backends: [{ name: 'examples', type: 'file', root: './secrets' }]
+      backends
     }
   })
   // The audit line goes to stdout as in production; the parent sends it to /dev/null.
