@@ -48,6 +48,10 @@ export function startProcess (name: string, command: string, args: string[], env
   const out = openSync(join(logs, `${name}.log`), 'a')
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', out, out] })
   child.unref()
+  // A test file that crashes before its teardown must not leave its server running.
+  const killOnExit = (): void => { child.kill('SIGKILL') }
+  process.once('exit', killOnExit)
+  child.once('exit', () => process.removeListener('exit', killOnExit))
   return child
 }
 
