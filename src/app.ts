@@ -1,5 +1,5 @@
 // The public app. The request flow, in the order the plugins run:
-//   verify JWT -> identity -> layers -> locators per backend -> read (parallel, timed) -> merge -> validate -> answer
+//   verify JWT -> identity -> layers -> locators per backend -> read (parallel, timed, validated per store read) -> merge -> answer
 import type http from 'node:http'
 import type https from 'node:https'
 import rateLimit from '@fastify/rate-limit'
@@ -44,7 +44,7 @@ export async function buildApp ({ config, backends, logger, read, metrics, trans
   }
   await app.register(verifyJwt, { auth: config.auth })    // Authorization: Bearer <JWT> -> verified claims
   await app.register(identity, { auth: config.auth })     // claims -> projectId / nfObjectId / nfObjectType
-  await app.register(secretsRoute, {                      // layers -> locators -> read -> merge -> validate -> answer
+  await app.register(secretsRoute, {                      // layers -> locators -> read -> merge -> answer
     path: config.server.path,
     resolver: createResolver(config.layers, backends, read),
     strict: config.strict,

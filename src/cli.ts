@@ -10,7 +10,7 @@ import { createLogger } from './logger.js'
 import { packageRoot } from './package-root.js'
 import { createResolver } from './resolver.js'
 import { serveUntilSignal } from './serve.js'
-import { directReader } from './server.js'
+import { directReader, storeTimeouts } from './server.js'
 import { parseDuration, signToken } from './token.js'
 
 const USAGE = `usage: nf-secret-source <command> [options]
@@ -104,8 +104,7 @@ async function resolve (flags: Flags): Promise<number> {
   const logger = createLogger('warn')
   const backends = await createBackends(loaded.config.backends, { logger, baseDir: loaded.baseDir, layers: loaded.config.layers })
   try {
-    const timeouts = new Map(loaded.config.backends.map(b => [b.name, b.timeoutSeconds * 1000]))
-    const resolver = createResolver(loaded.config.layers, backends, directReader(b => timeouts.get(b.name) ?? 5000))
+    const resolver = createResolver(loaded.config.layers, backends, directReader(storeTimeouts(loaded.config)))
     const { answer, reads } = await resolver.resolve(identity, loaded.config.server.requestTimeoutSeconds * 1000)
     const show = flags['show-values'] === true
     const rows = answer.entries.map(({ entry, source }) => entry.type === 'ENV'

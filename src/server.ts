@@ -33,6 +33,12 @@ export interface ServiceOptions {
   definitions?: readonly BackendDefinition<any>[]
 }
 
+/** Each backend's per-call timeout, from its config. */
+export function storeTimeouts (config: Config): (backend: Backend) => number {
+  const seconds = new Map(config.backends.map(b => [b.name, b.timeoutSeconds]))
+  return backend => (seconds.get(backend.name) ?? 5) * 1000
+}
+
 export function directReader (timeoutMsOf: (backend: Backend) => number): StoreReader {
   return async (backend, locator) => ({ result: await callStore(backend, locator, timeoutMsOf(backend)), cache: 'off' })
 }
@@ -55,7 +61,7 @@ function instrumentedCall (timeoutMsOf: (backend: Backend) => number, metrics: M
 export async function startService ({ config, baseDir }: LoadedConfig, logger: Logger, { definitions = backendDefinitions }: ServiceOptions = {}): Promise<Service> {
   const backends = await createBackends(config.backends, { logger, baseDir, layers: config.layers }, definitions)
   const settings = new Map(config.backends.map(b => [b.name, b]))
-  const timeoutMsOf = (backend: Backend): number => (settings.get(backend.name)?.timeoutSeconds ?? 5) * 1000
+  const timeoutMsOf = storeTimeouts(config)
   const metrics = createMetrics()
   const { read, caches } = cachedReader(
     backends.map(backend => ({ backend, cache: (settings.get(backend.name) as BackendConfig).cache })),
