@@ -17,6 +17,11 @@ export type ReadResult =
 export interface Backend {
   readonly name: string
   readonly type: string
+  /**
+   * Reads answer from an in-process replica that follows the store (a Kubernetes informer):
+   * the service cache is bypassed, so a change is served as soon as the replica has it.
+   */
+  readonly servesFromMemory?: boolean
   /** The store location of a layer for an identity; undefined when this backend has no template for the layer. */
   locate: (layer: string, identity: Identity) => string | undefined
   /** Reads one locator. Must honour `signal` (the per-call timeout and the request deadline). */

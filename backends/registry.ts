@@ -3,6 +3,7 @@ import { DuplicateBackend, UnknownBackendType } from '../src/errors.js'
 import { secretsManagerBackend } from './aws-secrets-manager.js'
 import { ssmBackend } from './aws-ssm.js'
 import { fileBackend } from './file.js'
+import { kubernetesBackend } from './kubernetes.js'
 import type { Backend, BackendBaseConfig, BackendContext, BackendDefinition } from './port.js'
 import { vaultBackend } from './vault.js'
 
@@ -10,7 +11,8 @@ export const backendDefinitions: readonly BackendDefinition<any>[] = [
   fileBackend,
   ssmBackend,
   secretsManagerBackend,
-  vaultBackend
+  vaultBackend,
+  kubernetesBackend
 ]
 
 export function definitionFor (type: string, index: number, definitions = backendDefinitions): BackendDefinition<any> {

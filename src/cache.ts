@@ -84,11 +84,11 @@ export class LocatorCache {
   }
 }
 
-/** A StoreReader with one LocatorCache per backend whose ttl is above 0. */
+/** A StoreReader with one LocatorCache per backend whose ttl is above 0 (and that does not serve from memory). */
 export function cachedReader (backends: ReadonlyArray<{ backend: Backend, cache: CacheSettings }>, call: StoreCall, events: CacheEvents = {}): { read: StoreReader, caches: Map<string, LocatorCache> } {
   const caches = new Map<string, LocatorCache>()
   for (const { backend, cache } of backends) {
-    if (cache.ttl > 0) caches.set(backend.name, new LocatorCache(backend, cache, call))
+    if (cache.ttl > 0 && backend.servesFromMemory !== true) caches.set(backend.name, new LocatorCache(backend, cache, call))
   }
   const read: StoreReader = (backend, locator) => {
     const cache = caches.get(backend.name)

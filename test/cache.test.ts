@@ -138,6 +138,16 @@ t.test('ttl: 0 disables the cache', async t => {
   t.equal(store.calls.get('northflank/proj/api'), 2)
 })
 
+t.test('a backend that serves from memory (an informer) bypasses the cache', async t => {
+  const store = countingStore()
+  store.servesFromMemory = true
+  const svc = await startTestService({ backends: [{ name: 'counting', type: 'counting' }] }, { definitions: [countingDefinition(store)] })
+  t.teardown(() => svc.close())
+  await svc.fetchAs(api)
+  await svc.fetchAs(api)
+  t.equal(store.calls.get('northflank/proj/api'), 2, 'every request reads the replica')
+})
+
 t.test('timeouts: a hanging store call times out per call; a slow request hits the deadline; both 503', async t => {
   const store = countingStore()
   store.hang = true

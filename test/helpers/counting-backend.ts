@@ -17,6 +17,8 @@ export interface CountingStore {
   /** Reads never answer (but still honour their signal). */
   hang: boolean
   readyError?: string
+  /** Declare the backend an in-memory replica (the service cache is then bypassed). */
+  servesFromMemory?: boolean
   /** Called at the start of every read. */
   onRead?: (locator: string) => void
   totalCalls: () => number
@@ -44,6 +46,7 @@ export function countingDefinition (store: CountingStore, type = 'counting'): Ba
       return {
         name: config.name,
         type,
+        servesFromMemory: store.servesFromMemory,
         locate: (layer, identity) => DEFAULT_TEMPLATES[layer] === undefined ? undefined : renderTemplate(DEFAULT_TEMPLATES[layer] as string, identity),
         async read (locator, signal): Promise<ReadResult> {
           store.calls.set(locator, (store.calls.get(locator) ?? 0) + 1)

@@ -1,0 +1,84 @@
+// type: kubernetes — Kubernetes Secrets selected by namespace + label selector per layer
+// (docs/backends/kubernetes.md). A layer's locator is "<namespace>/<label selector>"; the Secrets
+// it selects become ENV entries (envFrom-like) or, with a mount-path annotation, FILE entries.
+// Strategy "informer" (default) serves reads from a watched in-memory copy; "list" LISTs per read.
+import { Type } from '@sinclair/typebox'
+import { isStoreError, storeError } from '../src/errors.js'
+import { kubeStoreError, KubeApi, loadKubeConfig, type KubeSeam } from './kubernetes-client.js'
+import { DEFAULT_RETRY_DELAY_MS, DEFAULT_WATCH_TIMING, informerStrategy } from './kubernetes-informer.js'
+import { parseLocator, parseSelector } from './kubernetes-labels.js'
+import { compileLayout, DEFAULT_MANAGED_LABEL, DEFAULT_NAMESPACE } from './kubernetes-layout.js'
+import { listStrategy } from './kubernetes-list.js'
+import { mergeSecrets } from './kubernetes-secrets.js'
+import type { Backend, BackendContext, BackendDefinition, ReadResult } from './port.js'
+
+const options = Type.Object({
+  kubeconfig: Type.Optional(Type.String({ minLength: 1, description: 'kubeconfig file, relative to the config file; default: KUBECONFIG, ~/.kube/config, else the pod\'s service account' })),
+  context: Type.Optional(Type.String({ minLength: 1, description: 'kubeconfig context to use; default: its current-context' })),
+  strategy: Type.Union([Type.Literal('informer'), Type.Literal('list')], {
+    default: 'informer',
+    description: 'informer: list + watch, reads from memory (needs list and watch); list: one LIST per layer read'
+  }),
+  namespace: Type.String({ minLength: 1, default: DEFAULT_NAMESPACE, description: 'namespace template of every layer: fixed ("northflank") or per project ("nf-{projectId}")' }),
+  namespaces: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }), { description: 'namespace template per layer, overriding namespace' })),
+  managedLabel: Type.String({ minLength: 1, default: DEFAULT_MANAGED_LABEL, description: 'label selector every Secret read must also match (the informer\'s filter)' }),
+  staleLimitSeconds: Type.Number({ minimum: 0, default: 600, description: 'informer: seconds the last synced Secrets are still served while the apiserver cannot be reached' })
+})
+
+type KubernetesOptions = typeof options
+
+export function createKubernetesBackend (config: Parameters<BackendDefinition<KubernetesOptions>['create']>[0], context: BackendContext, seam: KubeSeam = {}): Backend {
+  const layout = compileLayout(config.name, config, context.layers)
+  const api = new KubeApi(loadKubeConfig(config, context.baseDir, config.name), seam)
+  const source = config.strategy === 'list'
+    ? listStrategy(api, config.managedLabel, layout.fixedNamespaces)
+    : informerStrategy({
+      api,
+      managedLabel: config.managedLabel,
+      logger: context.logger,
+      staleLimitMs: config.staleLimitSeconds * 1000,
+      retryDelayMs: seam.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
+      watch: seam.watchTiming ?? DEFAULT_WATCH_TIMING,
+      fixedNamespaces: layout.fixedNamespaces,
+      clusterWide: layout.templatedNamespaces
+    })
+
+  async function read (locator: string, signal: AbortSignal): Promise<ReadResult> {
+    // Locators come from locate(); one that does not parse was not made by this backend.
+    const parsed = parseLocator(locator)
+    if (parsed === undefined) throw storeError('malformed', `locator ${locator} is not <namespace>/<label selector>`)
+    const requirements = parseSelector(parsed.selector)
+    if (typeof requirements === 'string') throw storeError('malformed', `locator ${locator}: ${requirements}`)
+    return mergeSecrets(await source.select(parsed.namespace, { text: parsed.selector, requirements }, signal))
+  }
+
+  return {
+    name: config.name,
+    type: 'kubernetes',
+    servesFromMemory: config.strategy !== 'list',
+    locate: layout.locate,
+    async read (locator, signal) {
+      try {
+        return await read(locator, signal)
+      } catch (err) {
+        throw isStoreError(err) ? err : kubeStoreError(err, `read ${locator}`) // e.g. an abort before any call
+      }
+    },
+    async ready (signal) {
+      try {
+        await source.ready(signal)
+      } catch (err) {
+        throw isStoreError(err) ? err : kubeStoreError(err, 'readiness')
+      }
+    },
+    async close () {
+      await source.close()
+    }
+  }
+}
+
+export const kubernetesBackend: BackendDefinition<KubernetesOptions> = {
+  type: 'kubernetes',
+  options,
+  create: (config, context) => createKubernetesBackend(config, context)
+}
