@@ -77,3 +77,19 @@ export function binaryIn (dir: string, name: string): string | undefined {
   const p = join(dir, name)
   return existsSync(p) ? p : undefined
 }
+
+/** Runs a scripts/provision-*.sh; a failure throws with the last 30 lines of its output. */
+export async function runProvisionScript (what: string, script: string): Promise<void> {
+  const output: Buffer[] = []
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] })
+    child.stdout.on('data', (d: Buffer) => output.push(d))
+    child.stderr.on('data', (d: Buffer) => output.push(d))
+    child.on('error', reject)
+    child.on('close', resolve)
+  })
+  if (code !== 0) {
+    const tail = Buffer.concat(output).toString('utf8').split('\n').slice(-30).join('\n')
+    throw new Error(`${what}: ${script} failed (exit ${String(code)}):\n${tail}`)
+  }
+}

@@ -2,13 +2,13 @@
 // The binary is test/servers/kube-apiserver (Go), built into .cache/bin/kube-test-server by
 // scripts/provision-kube-apiserver.sh; a cold build takes many minutes, so CI runs that script
 // before the test runner. Everything listens on 127.0.0.1.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { binaryIn, cacheDir, freePort, repoRoot, startProcess, stopProcess, unavailableReason, waitUntil } from './common.js'
+import { binaryIn, cacheDir, freePort, repoRoot, startProcess, stopProcess, unavailableReason, waitUntil, runProvisionScript } from './common.js'
 
 export const kubeApiserverBinaryPath = join(cacheDir, 'bin', 'kube-test-server')
 const provisionScript = join(repoRoot, 'scripts', 'provision-kube-apiserver.sh')
@@ -68,18 +68,7 @@ export async function provisionKubeApiserver (): Promise<string> {
     if (existsSync(kubeApiserverBinaryPath)) return kubeApiserverBinaryPath
     throw new Error(`kube-apiserver: cannot build ${kubeApiserverBinaryPath}: 'go' (>= 1.26) is not on PATH`)
   }
-  const output: Buffer[] = []
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn('bash', [provisionScript], { stdio: ['ignore', 'pipe', 'pipe'] })
-    child.stdout.on('data', (d: Buffer) => output.push(d))
-    child.stderr.on('data', (d: Buffer) => output.push(d))
-    child.on('error', reject)
-    child.on('close', resolve)
-  })
-  if (code !== 0) {
-    const tail = Buffer.concat(output).toString('utf8').split('\n').slice(-30).join('\n')
-    throw new Error(`kube-apiserver: ${provisionScript} failed (exit ${String(code)}):\n${tail}`)
-  }
+  await runProvisionScript('kube-apiserver', provisionScript)
   return kubeApiserverBinaryPath
 }
 

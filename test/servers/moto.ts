@@ -1,11 +1,11 @@
 // A real moto server (PyPI "moto[server]") for the AWS store tests, and a fault-injecting fake.
 // scripts/provision-moto.sh installs moto into .cache/moto-venv when missing (cold: ~2 min).
 // Everything listens on 127.0.0.1; tests never reach AWS (every client gets the moto endpoint).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
-import { cacheDir, freePort, isCI, repoRoot, startProcess, stopProcess, unavailableReason, waitUntil } from './common.js'
+import { cacheDir, freePort, isCI, repoRoot, startProcess, stopProcess, unavailableReason, waitUntil, runProvisionScript } from './common.js'
 
 export const motoVenv = join(cacheDir, 'moto-venv')
 const motoServerBinary = join(motoVenv, 'bin', 'moto_server')
@@ -41,18 +41,7 @@ export function motoUnavailable (): string | undefined {
 
 /** Installs moto when missing (no-op when present). */
 export async function provisionMoto (): Promise<string> {
-  const output: Buffer[] = []
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn('bash', [provisionScript], { stdio: ['ignore', 'pipe', 'pipe'] })
-    child.stdout.on('data', (d: Buffer) => output.push(d))
-    child.stderr.on('data', (d: Buffer) => output.push(d))
-    child.on('error', reject)
-    child.on('close', resolve)
-  })
-  if (code !== 0) {
-    const tail = Buffer.concat(output).toString('utf8').split('\n').slice(-30).join('\n')
-    throw new Error(`moto: ${provisionScript} failed (exit ${String(code)}):\n${tail}`)
-  }
+  await runProvisionScript('moto', provisionScript)
   return motoServerBinary
 }
 
