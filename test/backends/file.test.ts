@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process'
 import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
 import t from 'tap'
 import { stringify } from 'yaml'
 import { fileBackend } from '../../backends/file.js'
@@ -50,12 +52,25 @@ t.test('file: a YAML syntax error is malformed and the error quotes no source te
   t.notMatch((err as Error).message, /super-secret-value/)
 })
 
-t.test('file: an unreadable document is NFSS_STORE_DENIED', { skip: process.getuid?.() === 0 ? 'root reads any file' : false }, async t => {
+t.test('file: an unreadable document is NFSS_STORE_DENIED', async t => {
   const identity = uniqueIdentity()
   const locator = backend.locate('object', identity) as string
   await writeLocator(locator, 'A: b\n')
   await chmod(join(root, `${locator}.yaml`), 0o000)
-  await t.rejects(callStore(backend, locator, 5000), { code: 'NFSS_STORE_DENIED' })
+  if (process.getuid?.() !== 0) {
+    await t.rejects(callStore(backend, locator, 5000), { code: 'NFSS_STORE_DENIED' })
+    return
+  }
+  // Root reads any file: read as an unprivileged user (nobody) in a child process instead.
+  const script = [
+    "import { fileBackend } from './backends/file.ts'",
+    "import { callStore } from './src/store-call.ts'",
+    "import { createLogger } from './src/logger.ts'",
+    `const b = fileBackend.create({ name: 'files', type: 'file', root: ${JSON.stringify(root)} }, { logger: createLogger('silent'), baseDir: '.', layers: [] })`,
+    `callStore(b, ${JSON.stringify(locator)}, 5000).then(() => console.log('read'), e => console.log(e.code))`
+  ].join('\n')
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { uid: 65534, gid: 65534, env: { ...process.env, HOME: tmpdir() } })
+  t.equal(stdout.trim(), 'NFSS_STORE_DENIED')
 })
 
 t.test('file: custom locator templates per layer', async t => {
