@@ -1,7 +1,7 @@
 // npm run soak — a steady rate over 10,000 distinct identities, with cache churn, against the
 // file backend and a real store (Secrets Manager on moto), bounded in time (SOAK_SECONDS,
 // default 300). Reports errors, p50/p99, RSS and open file descriptors; writes bench/results.md.
-import { execSync, fork } from 'node:child_process'
+import { execSync, fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
@@ -21,12 +21,26 @@ const secret = randomBytes(32).toString('base64url')
 
 const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
 const openFds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length
+/** The target's heap after a full GC, in MiB. */
+async function heapAfterGc (target: ChildProcess): Promise<number> {
+  const answer = new Promise<number>(resolve => {
+    const onMessage = (m: unknown): void => {
+      const bytes = (m as { heapAfterGc?: number }).heapAfterGc
+      if (bytes === undefined) return
+      target.off('message', onMessage)
+      resolve(bytes / 2 ** 20)
+    }
+    target.on('message', onMessage)
+  })
+  target.send('heap-after-gc')
+  return await answer
+}
 
 const moto = await startMoto()
 useMotoCredentials()
 const child = (() => {
   execSync('npm run build --silent', { cwd: packageRoot(), stdio: 'inherit' })
-  return fork(join(packageRoot(), 'dist/bench/targets.js'), ['soak', secret, ''], { env: { ...process.env, SOAK_SM_ENDPOINT: moto.endpoint }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  return fork(join(packageRoot(), 'dist/bench/targets.js'), ['soak', secret, ''], { execArgv: ['--expose-gc'], env: { ...process.env, SOAK_SM_ENDPOINT: moto.endpoint }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
 })()
 try {
   const seeder = new SecretsManagerClient({ region: MOTO_REGION, endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS })
@@ -43,7 +57,9 @@ try {
   const tokens = Array.from({ length: IDENTITIES }, (_, i) => signToken({ projectId: `p${i % PROJECTS}`, nfObjectId: `o${i}`, nfObjectType: 'service' }, { secret, ttlSeconds: 3 * 3600 }))
   let next = 0
   const pid = child.pid as number
-  const start = { rss: rssMiB(pid), fds: openFds(pid) }
+  // Warm-up: visit every identity once, so the bounded caches and the answer memo are full.
+  await autocannon({ url, connections: 20, amount: IDENTITIES, requests: [{ method: 'GET', setupRequest: req => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[next++ % IDENTITIES] as string}` } }) }] })
+  const start = { rss: rssMiB(pid), fds: openFds(pid), heap: await heapAfterGc(child) }
   const samples: number[] = []
   const sampler = setInterval(() => samples.push(rssMiB(pid)), 10_000)
   const result = await autocannon({
@@ -54,7 +70,7 @@ try {
     requests: [{ method: 'GET', setupRequest: req => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[next++ % IDENTITIES] as string}` } }) }]
   })
   clearInterval(sampler)
-  const end = { rss: rssMiB(pid), fds: openFds(pid) }
+  const end = { rss: rssMiB(pid), fds: openFds(pid), heap: await heapAfterGc(child) }
   const date = new Date().toISOString()
   const report = `## Soak
 
@@ -62,9 +78,11 @@ Command: \`SOAK_SECONDS=${SECONDS} npm run soak\` (bench/soak.ts: ${RATE} req/s 
 Date: ${date}
 Machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}
 
-| requests | 2xx | non-2xx | errors | timeouts | p50 ms | p99 ms | RSS start / end / max MiB | open fds start / end |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |
-| ${result.requests.total} | ${result['2xx']} | ${result.non2xx} | ${result.errors} | ${result.timeouts} | ${result.latency.p50} | ${result.latency.p99} | ${start.rss.toFixed(0)} / ${end.rss.toFixed(0)} / ${Math.max(...samples, end.rss).toFixed(0)} | ${start.fds} / ${end.fds} |
+| requests | 2xx | non-2xx | errors | timeouts | p50 ms | p99 ms | heap after GC start / end MiB | RSS start / end / max MiB | open fds start / end |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| ${result.requests.total} | ${result['2xx']} | ${result.non2xx} | ${result.errors} | ${result.timeouts} | ${result.latency.p50} | ${result.latency.p99} | ${start.heap.toFixed(1)} / ${end.heap.toFixed(1)} | ${start.rss.toFixed(0)} / ${end.rss.toFixed(0)} / ${Math.max(...samples, end.rss).toFixed(0)} | ${start.fds} / ${end.fds} |
+
+Start is measured after a warm-up request for each of the ${IDENTITIES.toLocaleString('en')} identities (the bounded caches and the answer memo are then full).
 
 RSS every 10 s (MiB): ${samples.map(s => s.toFixed(0)).join(', ')}.
 `

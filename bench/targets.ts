@@ -35,6 +35,13 @@ if (target === 'service' || target === 'soak') {
   // The audit line goes to stdout as in production; the parent sends it to /dev/null.
   const service = await startService(loaded, createLogger('info'))
   process.send?.({ url: service.url, ops: service.opsUrl })
+  // soak: on request, the heap after a full GC (run with --expose-gc), to tell a leak from a lazy GC.
+  process.on('message', message => {
+    if (message !== 'heap-after-gc') return
+    const gc = (globalThis as { gc?: () => void }).gc
+    gc?.()
+    process.send?.({ heapAfterGc: gc === undefined ? undefined : process.memoryUsage().heapUsed })
+  })
 } else {
   const verify = createVerifier({ key: secret, algorithms: ['HS256'] })
   const app = Fastify({ logger: false })

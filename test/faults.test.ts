@@ -1,39 +1,44 @@
-// Store faults through a TCP fault proxy between the service and a REAL store (Secrets Manager
-// on moto): timeouts hold, stale copies are served inside the window and 503 outside it,
-// answers are never partial, the service recovers, and requests do not pile up on the store.
+// Store faults through a TCP fault proxy between the service and each REAL store over HTTP
+// (Secrets Manager on moto through the AWS SDK, OpenBao through undici): timeouts hold, stale
+// copies are served inside the window and 503 outside it, answers are never partial, the
+// service recovers, and requests do not pile up on the store. (The Kubernetes informer's own
+// outage behaviour is in test/backends/kubernetes-informer.test.ts.)
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { openBaoForSuite } from './backends/vault-server.js'
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js'
 import { startTestService } from './helpers/service.js'
-import { startFaultProxy } from './helpers/fault-proxy.js'
 import { MOTO_CREDENTIALS, MOTO_REGION, startMotoForSuite, useMotoCredentials } from './servers/moto.js'
 
-const moto = await startMotoForSuite(t, 'faults')
-if (moto !== undefined) {
-  t.teardown(moto.stop)
-  useMotoCredentials()
-  const seeder = new SecretsManagerClient({ region: MOTO_REGION, endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS })
-  t.teardown(() => seeder.destroy())
-  const proxy = await startFaultProxy(Number(new URL(moto.endpoint).port))
+interface FaultTarget {
+  /** The backend config, pointed at the proxy. */
+  backend: (proxyUrl: string) => Record<string, unknown>
+  /** Writes the object layer's document for identity faults/api (and the global layer once). */
+  writeObject: (document: Record<string, string>) => Promise<void>
+  writeGlobal: (document: Record<string, string>) => Promise<void>
+  upstreamPort: number
+}
+
+const api = { projectId: 'faults', nfObjectId: 'api', nfObjectType: 'service' }
+const wait = async (ms: number): Promise<void> => { await new Promise(r => setTimeout(r, ms)) }
+
+async function faultSuite (t: Test, target: FaultTarget): Promise<void> {
+  const proxy: FaultProxy = await startFaultProxy(target.upstreamPort)
   t.teardown(() => proxy.close())
-
-  const api = { projectId: 'faults', nfObjectId: 'api', nfObjectType: 'service' }
-  await seeder.send(new CreateSecretCommand({ Name: 'northflank/_global', SecretString: JSON.stringify({ GLOBAL_CANARY: 'partial-answer-canary' }) }))
-  await seeder.send(new CreateSecretCommand({ Name: 'northflank/faults/api', SecretString: JSON.stringify({ API_KEY: 'v1' }) }))
-
+  await target.writeGlobal({ GLOBAL_CANARY: 'partial-answer-canary' })
+  await target.writeObject({ API_KEY: 'v1' })
   const svc = await startTestService({
     server: { host: '127.0.0.1', port: 0, requestTimeoutSeconds: 3 },
-    backends: [{ name: 'sm', type: 'aws-secrets-manager', region: MOTO_REGION, endpoint: proxy.url, maxAttempts: 2, timeoutSeconds: 0.5, cache: { ttl: 0.3, staleIfError: 2 } }]
+    backends: [{ ...target.backend(proxy.url), timeoutSeconds: 0.5, cache: { ttl: 0.3, staleIfError: 2 } }]
   })
   t.teardown(() => svc.close())
-
   const timed = async (identity = api): Promise<{ status: number, body: string, ms: number }> => {
     const started = performance.now()
     const res = await svc.fetchAs(identity)
     return { status: res.status, body: await res.text(), ms: performance.now() - started }
   }
-  const wait = async (ms: number): Promise<void> => { await new Promise(r => setTimeout(r, ms)) }
 
-  t.test('faults in order: healthy, blackhole (stale, then 503), reset, latency, slow-drip, recovery', async t => {
+  await t.test('faults in order: healthy, blackhole (stale, then 503), reset, latency, slow-drip, recovery', async t => {
     const healthy = await timed()
     t.equal(healthy.status, 200)
     t.match(healthy.body, '"API_KEY","value":"v1"')
@@ -56,7 +61,7 @@ if (moto !== undefined) {
     t.equal(reset.status, 503, 'connection reset: 503')
     t.match(reset.body, 'NFSS_STORE_UNAVAILABLE')
 
-    await seeder.send(new PutSecretValueCommand({ SecretId: 'northflank/faults/api', SecretString: JSON.stringify({ API_KEY: 'v2' }) }))
+    await target.writeObject({ API_KEY: 'v2' })
     proxy.set({ kind: 'latency', ms: 150 })
     const slow = await timed()
     t.equal(slow.status, 200, 'latency below the call timeout is fine')
@@ -75,7 +80,7 @@ if (moto !== undefined) {
     t.match(recovered.body, '"value":"v2"')
   })
 
-  t.test('no pile-up: 50 concurrent requests against a blackholed store share the store calls', async t => {
+  await t.test('no pile-up: 50 concurrent requests against a blackholed store share the store calls', async t => {
     proxy.set({ kind: 'blackhole' })
     const fresh = { projectId: 'faults', nfObjectId: 'pileup', nfObjectType: 'service' }
     const before = proxy.connections()
@@ -83,8 +88,41 @@ if (moto !== undefined) {
     const opened = proxy.connections() - before
     t.same([...new Set(answers.map(a => a.status))], [503], 'all 503, none empty')
     t.ok(answers.every(a => !a.body.includes('partial-answer-canary')), 'no partial answers')
-    // 3 layers; single-flight makes one call per locator, the SDK tries each call at most twice.
+    // 3 layers; single-flight makes one call per locator, and a client retries each at most twice.
     t.ok(opened <= 6, `${opened} store connections for 50 requests (bound: 3 locators x 2 attempts)`)
     proxy.set({ kind: 'none' })
   })
 }
+
+t.test('Secrets Manager on moto', async t => {
+  const moto = await startMotoForSuite(t, 'faults: secrets manager')
+  if (moto === undefined) return
+  t.teardown(moto.stop)
+  useMotoCredentials()
+  const seeder = new SecretsManagerClient({ region: MOTO_REGION, endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS })
+  t.teardown(() => seeder.destroy())
+  let objectCreated = false
+  await faultSuite(t, {
+    upstreamPort: Number(new URL(moto.endpoint).port),
+    backend: url => ({ name: 'sm', type: 'aws-secrets-manager', region: MOTO_REGION, endpoint: url, maxAttempts: 2 }),
+    writeGlobal: async document => { await seeder.send(new CreateSecretCommand({ Name: 'northflank/_global', SecretString: JSON.stringify(document) })) },
+    writeObject: async document => {
+      const SecretString = JSON.stringify(document)
+      if (objectCreated) await seeder.send(new PutSecretValueCommand({ SecretId: 'northflank/faults/api', SecretString }))
+      else await seeder.send(new CreateSecretCommand({ Name: 'northflank/faults/api', SecretString }))
+      objectCreated = true
+    }
+  })
+})
+
+t.test('OpenBao', async t => {
+  const bao = await openBaoForSuite(t, 'faults: openbao')
+  if (bao === undefined) return
+  const token = await bao.readerToken()
+  await faultSuite(t, {
+    upstreamPort: Number(new URL(bao.address).port),
+    backend: url => ({ name: 'bao', type: 'vault', address: url, auth: { method: 'token', token } }),
+    writeGlobal: async document => { await bao.write('secret', 2, 'northflank/_global', document) },
+    writeObject: async document => { await bao.write('secret', 2, 'northflank/faults/api', document) }
+  })
+})
