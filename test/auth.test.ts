@@ -44,7 +44,7 @@ const cases: Case[] = [
   { name: 'a token signed with an unknown secret', authorization: `Bearer ${forgeToken(HS256, claimsNow(), OTHER_SECRET)}`, status: 401 },
   { name: 'tampered payload (another project, original signature)', authorization: `Bearer ${validHeader}.${Buffer.from(JSON.stringify(claimsNow({ projectId: 'victim' }))).toString('base64url')}.${validSignature}`, status: 401 },
   { name: 'alg-none: unsigned token', authorization: `Bearer ${forgeToken({ alg: 'none', typ: 'JWT' }, claimsNow())}`, status: 401 },
-  { name: 'alg-none: "None" with the valid signature kept', authorization: `Bearer ${forgeToken({ alg: 'None' }, claimsNow()).slice(0, -1)}${validSignature}`, status: 401 },
+  { name: 'alg-none: "None" with the valid signature kept', authorization: `Bearer ${forgeToken({ alg: 'None' }, claimsNow())}${validSignature}`, status: 401 },
   { name: 'algorithm confusion: RS256 header, HMAC signature with the shared secret', authorization: `Bearer ${forgeToken({ alg: 'RS256' }, claimsNow(), TEST_SECRET)}`, status: 401 },
   { name: 'algorithm confusion: ES256 header', authorization: `Bearer ${forgeToken({ alg: 'ES256' }, claimsNow(), TEST_SECRET)}`, status: 401 },
   { name: 'HS512 when only HS256 is allowed', authorization: `Bearer ${forgeToken({ alg: 'HS512' }, claimsNow(), TEST_SECRET, 'sha512')}`, status: 401 },
