@@ -1,10 +1,13 @@
-// Store faults through a TCP fault proxy between the service and each REAL store over HTTP
-// (Secrets Manager on moto through the AWS SDK, OpenBao through undici): timeouts hold, stale
-// copies are served inside the window and 503 outside it, answers are never partial, the
-// service recovers, and requests do not pile up on the store. (The Kubernetes informer's own
-// outage behaviour is in test/backends/kubernetes-informer.test.ts.)
+// Store faults through a TCP fault proxy between the service and each REAL network store
+// (Secrets Manager and SSM on moto through the AWS SDK, OpenBao through undici, the kube-apiserver
+// over TLS with strategy list): timeouts hold, stale copies are served inside the window and 503
+// outside it, answers are never partial, the service recovers, and requests do not pile up on
+// the store. (The informer strategy serves from memory and has its own outage rules, tested in
+// test/backends/kubernetes-informer.test.ts.)
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm'
 import t, { type Test } from 'tap'
+import { KubeTestCluster, kubeForSuite, labelsFor, uniqueName } from './backends/kubernetes-fixture.js'
 import { openBaoForSuite } from './backends/vault-server.js'
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js'
 import { startTestService } from './helpers/service.js'
@@ -17,6 +20,8 @@ interface FaultTarget {
   writeObject: (document: Record<string, string>) => Promise<void>
   writeGlobal: (document: Record<string, string>) => Promise<void>
   upstreamPort: number
+  /** The proxy's URL scheme as the client must dial it (the apiserver speaks TLS through the TCP proxy). */
+  scheme?: 'http' | 'https'
 }
 
 const api = { projectId: 'faults', nfObjectId: 'api', nfObjectType: 'service' }
@@ -29,7 +34,7 @@ async function faultSuite (t: Test, target: FaultTarget): Promise<void> {
   await target.writeObject({ API_KEY: 'v1' })
   const svc = await startTestService({
     server: { host: '127.0.0.1', port: 0, requestTimeoutSeconds: 3 },
-    backends: [{ ...target.backend(proxy.url), timeoutSeconds: 0.5, cache: { ttl: 0.3, staleIfError: 2 } }]
+    backends: [{ ...target.backend(proxy.url.replace(/^http:/, `${target.scheme ?? 'http'}:`)), timeoutSeconds: 0.5, cache: { ttl: 0.3, staleIfError: 2 } }]
   })
   t.teardown(() => svc.close())
   const timed = async (identity = api): Promise<{ status: number, body: string, ms: number }> => {
@@ -82,36 +87,84 @@ async function faultSuite (t: Test, target: FaultTarget): Promise<void> {
 
   await t.test('no pile-up: 50 concurrent requests against a blackholed store share the store calls', async t => {
     proxy.set({ kind: 'blackhole' })
-    const fresh = { projectId: 'faults', nfObjectId: 'pileup', nfObjectType: 'service' }
+    // A new project and object: their layers are not cached, so the store must be asked.
+    const fresh = { projectId: 'pileup', nfObjectId: 'pileup', nfObjectType: 'service' }
     const before = proxy.connections()
     const answers = await Promise.all(Array.from({ length: 50 }, async () => await timed(fresh)))
     const opened = proxy.connections() - before
     t.same([...new Set(answers.map(a => a.status))], [503], 'all 503, none empty')
     t.ok(answers.every(a => !a.body.includes('partial-answer-canary')), 'no partial answers')
     // 3 layers; single-flight makes one call per locator, and a client retries each at most twice.
+    t.ok(opened >= 1, 'the store was asked')
     t.ok(opened <= 6, `${opened} store connections for 50 requests (bound: 3 locators x 2 attempts)`)
     proxy.set({ kind: 'none' })
   })
 }
 
-t.test('Secrets Manager on moto', async t => {
-  const moto = await startMotoForSuite(t, 'faults: secrets manager')
+t.test('AWS on moto', async t => {
+  const moto = await startMotoForSuite(t, 'faults: aws on moto')
   if (moto === undefined) return
   t.teardown(moto.stop)
   useMotoCredentials()
-  const seeder = new SecretsManagerClient({ region: MOTO_REGION, endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS })
-  t.teardown(() => seeder.destroy())
-  let objectCreated = false
-  await faultSuite(t, {
-    upstreamPort: Number(new URL(moto.endpoint).port),
-    backend: url => ({ name: 'sm', type: 'aws-secrets-manager', region: MOTO_REGION, endpoint: url, maxAttempts: 2 }),
-    writeGlobal: async document => { await seeder.send(new CreateSecretCommand({ Name: 'northflank/_global', SecretString: JSON.stringify(document) })) },
-    writeObject: async document => {
-      const SecretString = JSON.stringify(document)
-      if (objectCreated) await seeder.send(new PutSecretValueCommand({ SecretId: 'northflank/faults/api', SecretString }))
-      else await seeder.send(new CreateSecretCommand({ Name: 'northflank/faults/api', SecretString }))
-      objectCreated = true
+  const upstreamPort = Number(new URL(moto.endpoint).port)
+
+  await t.test('Secrets Manager', async t => {
+    const seeder = new SecretsManagerClient({ region: MOTO_REGION, endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS })
+    t.teardown(() => seeder.destroy())
+    let objectCreated = false
+    await faultSuite(t, {
+      upstreamPort,
+      backend: url => ({ name: 'sm', type: 'aws-secrets-manager', region: MOTO_REGION, endpoint: url, maxAttempts: 2 }),
+      writeGlobal: async document => { await seeder.send(new CreateSecretCommand({ Name: 'northflank/_global', SecretString: JSON.stringify(document) })) },
+      writeObject: async document => {
+        const SecretString = JSON.stringify(document)
+        if (objectCreated) await seeder.send(new PutSecretValueCommand({ SecretId: 'northflank/faults/api', SecretString }))
+        else await seeder.send(new CreateSecretCommand({ Name: 'northflank/faults/api', SecretString }))
+        objectCreated = true
+      }
+    })
+  })
+
+  await t.test('SSM Parameter Store', async t => {
+    const seeder = new SSMClient({ region: MOTO_REGION, endpoint: moto.endpoint, credentials: MOTO_CREDENTIALS })
+    t.teardown(() => seeder.destroy())
+    const putAll = async (folder: string, document: Record<string, string>): Promise<void> => {
+      for (const [key, value] of Object.entries(document)) {
+        await seeder.send(new PutParameterCommand({ Name: `${folder}/${key}`, Value: value, Type: 'SecureString', Overwrite: true }))
+      }
     }
+    await faultSuite(t, {
+      upstreamPort,
+      backend: url => ({ name: 'ssm', type: 'aws-ssm', region: MOTO_REGION, endpoint: url, maxAttempts: 2 }),
+      writeGlobal: async document => { await putAll('/northflank/_global', document) },
+      writeObject: async document => { await putAll('/northflank/faults/api', document) }
+    })
+  })
+})
+
+t.test('kube-apiserver (strategy list, TLS through the proxy)', async t => {
+  const kube = await kubeForSuite(t, 'faults: kube-apiserver')
+  if (kube === undefined) return
+  const cluster = new KubeTestCluster(kube)
+  t.teardown(() => { cluster.close() })
+  const namespace = uniqueName('nfss-faults')
+  const selectors = {
+    global: 'nf-secret-source/scope=global',
+    object: 'nf-secret-source/project=faults,nf-secret-source/object=api'
+  }
+  const secretName = { global: uniqueName('global'), object: uniqueName('object') }
+  const write = async (layer: 'global' | 'object', document: Record<string, string>): Promise<void> => {
+    if (layer === 'object' && written) { await cluster.patchSecret(namespace, secretName.object, { data: document }); return }
+    await cluster.createSecret(namespace, { name: secretName[layer], labels: labelsFor(selectors[layer]), data: document })
+    if (layer === 'object') written = true
+  }
+  let written = false
+  await faultSuite(t, {
+    upstreamPort: Number(new URL(kube.server).port),
+    scheme: 'https',
+    backend: url => ({ name: 'kube', type: 'kubernetes', strategy: 'list', namespace, kubeconfig: cluster.kubeconfig({ server: url }) }),
+    writeGlobal: async document => { await write('global', document) },
+    writeObject: async document => { await write('object', document) }
   })
 })
 
