@@ -8,9 +8,7 @@
 set -euo pipefail
 
 HELM_VERSION="${HELM_VERSION:-v3.21.4}"
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${NFSS_CACHE_DIR:-$repo_root/.cache}"  # NFSS_CACHE_DIR: see .ci/run
-bin_dir="$cache/bin"
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 out="$bin_dir/helm"
 
 stamp="$out.stamp"
@@ -20,21 +18,11 @@ if [[ -x "$out" && -f "$stamp" && "$(cat "$stamp")" == "$recipe" ]]; then
   exit 0
 fi
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "provision-helm: 'go' is not on PATH (needed to build helm $HELM_VERSION)" >&2
-  exit 127
-fi
-
-go_cache="$cache/go"
-mkdir -p "$bin_dir" "$go_cache/mod" "$go_cache/build"
-export GOMODCACHE="$go_cache/mod"
-export GOCACHE="$go_cache/build"
-export CGO_ENABLED=0
+require_go provision-helm "needed to build helm $HELM_VERSION"
+use_go_cache
 export GOBIN="$bin_dir"
 unset GOFLAGS
-
-exec 9>"$out.lock"
-if command -v flock >/dev/null 2>&1; then flock 9; fi
+lock_build "$out"
 
 start=$SECONDS
 # Helm's Makefile stamps its version and the Kubernetes version `helm template` assumes (that of

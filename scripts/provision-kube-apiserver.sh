@@ -5,33 +5,20 @@
 # (sha256 of go.mod, go.sum, main.go and the Go version, kept beside the binary).
 set -euo pipefail
 
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 src="$repo_root/test/servers/kube-apiserver"
-cache="${NFSS_CACHE_DIR:-$repo_root/.cache}"  # NFSS_CACHE_DIR: see .ci/run
-bin_dir="$cache/bin"
 out="$bin_dir/kube-test-server"
 stamp="$out.sha256"
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "provision-kube-apiserver: 'go' is not on PATH (Go >= 1.26 is needed to build kube-test-server)" >&2
-  exit 127
-fi
-
-# Go's module and build caches, shared with the other Go-built test servers.
-go_cache="$cache/go"
-mkdir -p "$bin_dir" "$go_cache/mod" "$go_cache/build"
-export GOMODCACHE="$go_cache/mod"
-export GOCACHE="$go_cache/build"
-export CGO_ENABLED=0
+require_go provision-kube-apiserver "Go >= 1.26 is needed to build kube-test-server"
+use_go_cache
 export GOFLAGS="${GOFLAGS:+$GOFLAGS }-buildvcs=false -mod=readonly"
 # Prefer the installed toolchain; let go fetch a newer one (from the module proxy) only if it is too old.
 if GOTOOLCHAIN=local go -C "$src" list -m >/dev/null 2>&1; then
   export GOTOOLCHAIN=local
 fi
 
-# Several test files may start the server at once: one build at a time.
-exec 9>"$out.lock"
-if command -v flock >/dev/null 2>&1; then flock 9; fi
+lock_build "$out"
 
 want="$( { cat "$src/go.mod" "$src/go.sum" "$src/main.go"; go version; } | sha256sum | cut -d' ' -f1)"
 if [[ -x "$out" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then

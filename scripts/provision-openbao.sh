@@ -10,17 +10,12 @@
 # Usage: scripts/provision-openbao.sh [--force]
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${NFSS_CACHE_DIR:-$repo/.cache}"  # NFSS_CACHE_DIR: see .ci/run
-src="$repo/test/servers/openbao"
-bin_dir="$cache/bin"
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
+src="$repo_root/test/servers/openbao"
 bin="$bin_dir/openbao-dev"
 stamp="$bin.sha256"
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "provision-openbao: 'go' is not on PATH (Go >= 1.24.6 is needed to build OpenBao from $src)" >&2
-  exit 127
-fi
+require_go provision-openbao "Go >= 1.24.6 is needed to build OpenBao from $src"
 
 # What go.mod pins: github.com/openbao/openbao v0.0.0-20250828202315-f9407a27fbee is
 # the v2.4.0 release commit. Stamped into `bao version` and /v1/sys/health.
@@ -34,25 +29,19 @@ ldflags="-s -w -X github.com/openbao/openbao/version.fullVersion=$openbao_versio
 
 want="$( (cd "$src" && cat go.mod go.sum main.go; echo "$ldflags") | sha256sum | cut -d' ' -f1)"
 
-# Test files run in parallel and may all ask for the binary at once: one builds,
-# the others wait here and then find it up to date.
-mkdir -p "$bin_dir"
-exec 9>"$bin.lock"
-if command -v flock >/dev/null 2>&1; then flock 9; fi
+lock_build "$bin"
 
 if [[ "${1:-}" != "--force" && -x "$bin" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   echo "provision-openbao: up to date ($bin) in 0s"
   exit 0
 fi
 
-export GOMODCACHE="$cache/go/mod"
-export GOCACHE="$cache/go/build"
+use_go_cache
 # The Go version on PATH builds it; never download another toolchain.
 export GOTOOLCHAIN=local
 # go.sum is checked in and complete: a build never edits go.mod/go.sum, and no
 # module needs the checksum database.
 export GOFLAGS="-mod=readonly -buildvcs=false"
-export CGO_ENABLED=0
 
 start=$SECONDS
 tmp="$bin.tmp.$$"
