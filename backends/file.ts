@@ -3,9 +3,9 @@
 import { access, constants, readFile } from 'node:fs/promises'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { Type } from '@sinclair/typebox'
-import { parse, YAMLParseError } from 'yaml'
 import { parseDocument } from '../src/core/document.js'
 import { DEFAULT_TEMPLATES, layerTemplates, templateLocator } from '../src/core/locator.js'
+import { readYamlDocument } from '../src/core/yaml-document.js'
 import { storeError } from '../src/errors.js'
 import type { BackendDefinition, ReadResult } from './port.js'
 
@@ -54,15 +54,9 @@ export const fileBackend: BackendDefinition<typeof options> = {
           if (code === 'EACCES' || code === 'EPERM') throw storeError('denied', `cannot read ${locator}.yaml (${code})`)
           throw storeError('unavailable', `cannot read ${locator}.yaml (${code ?? (err as Error).name})`)
         }
-        let document: unknown
-        try {
-          document = parse(text, { maxAliasCount: 100, uniqueKeys: true })
-        } catch (err) {
-          // YAML error messages quote the offending source line, which may hold a secret.
-          const where = err instanceof YAMLParseError && err.linePos !== undefined ? ` at line ${err.linePos[0].line}` : ''
-          throw storeError('malformed', `${locator}.yaml is not valid YAML${where}`)
-        }
-        const parsed = parseDocument(document)
+        const yaml = readYamlDocument(text)
+        if (!yaml.ok) throw storeError('malformed', `${locator}.yaml is not valid YAML${yaml.line === undefined ? '' : ` at line ${yaml.line}`}`)
+        const parsed = parseDocument(yaml.value)
         if (!parsed.ok) throw storeError('malformed', `${locator}.yaml: ${parsed.reason}`)
         return { found: true, entries: parsed.entries, invalid: parsed.invalid }
       },

@@ -100,8 +100,10 @@ function permissionsObject (value: unknown): Permissions | undefined {
   if (!isPlainObject(value)) return undefined
   const { policy, mode } = value
   if (policy !== 'AlwaysSet' && policy !== 'KeepOrSet') return undefined
-  if (typeof mode !== 'string' && typeof mode !== 'number') return undefined
-  return { policy, mode }
+  // Northflank's mode: an octal string, or a decimal number (0o7777 at most).
+  if (typeof mode === 'string' && /^0?[0-7]{3,4}$/.test(mode)) return { policy, mode }
+  if (typeof mode === 'number' && Number.isInteger(mode) && mode >= 0 && mode <= 0o7777) return { policy, mode }
+  return undefined
 }
 
 /** Shorthand owner/group: a uid/gid or name is AlwaysSetExplicit, "inherit" AlwaysSetInherited. */

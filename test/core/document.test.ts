@@ -96,12 +96,14 @@ t.test('bad entries are reported one by one; the rest still parse', async t => {
     '/f3': { data: 'not base64!', encoding: 'base64' },
     '/f4': { data: 'x', encoding: 'latin1' },
     '/f5': { data: 'x', mode: '0999' },
-    '/f6': { data: 'x', mode: '0400', permissions: { policy: 'AlwaysSet', mode: '0400' } }
+    '/f6': { data: 'x', mode: '0400', permissions: { policy: 'AlwaysSet', mode: '0400' } },
+    '/f7': { data: 'x', permissions: { policy: 'AlwaysSet', mode: '0o400' } },
+    '/f8': { data: 'x', permissions: { policy: 'AlwaysSet', mode: 0o10000 } }
   })
   t.ok(result.ok)
   if (!result.ok) return
   t.same(result.entries, [{ type: 'ENV', key: 'GOOD', value: 'yes' }])
-  t.same(result.invalid.map(i => i.key), ['LIST', 'NULL', '/f1', '/f2', '/f3', '/f4', '/f5', '/f6'])
+  t.same(result.invalid.map(i => i.key), ['LIST', 'NULL', '/f1', '/f2', '/f3', '/f4', '/f5', '/f6', '/f7', '/f8'])
   t.match(result.invalid[2]?.reason, /unknown file attribute mde/)
 })
 
