@@ -11,6 +11,9 @@ export const REDACTED_PATHS = [
   'value',
   'data',
   'secrets',
+  // node's clientError (malformed or oversized request, logged by Fastify at trace) carries
+  // the raw request bytes, Authorization header included.
+  'err.rawPacket',
   'err.config',
   'err.request',
   'err.response'

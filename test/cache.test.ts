@@ -3,6 +3,7 @@
 import t from 'tap'
 import type { Backend } from '../backends/port.js'
 import { LocatorCache } from '../src/cache.js'
+import { createResolver } from '../src/resolver.js'
 import { callStore } from '../src/store-call.js'
 import { countingDefinition, countingStore } from './helpers/counting-backend.js'
 import { capturingLogger, silentLogger } from './helpers/logger.js'
@@ -148,24 +149,22 @@ t.test('a backend that serves from memory (an informer) bypasses the cache', asy
   t.equal(store.calls.get('northflank/proj/api'), 2, 'every request reads the replica')
 })
 
-t.test('timeouts: a hanging store call times out per call; a slow request hits the deadline; both 503', async t => {
+t.test('timeouts: a hanging store call times out per call (503); the request deadline is a backstop', async t => {
   const store = countingStore()
   store.hang = true
   const perCall = await startTestService({ backends: [{ name: 'counting', type: 'counting', timeoutSeconds: 0.2 }] }, { definitions: [countingDefinition(store)] })
   t.teardown(() => perCall.close())
-  let started = performance.now()
+  const started = performance.now()
   const timedOut = await perCall.fetchAs(api)
   t.equal(timedOut.status, 503)
   t.match(await timedOut.json(), { code: 'NFSS_STORE_UNAVAILABLE' })
   t.ok(performance.now() - started < 1500, 'answered near the 0.2 s call timeout')
 
-  const slow = countingStore()
-  slow.delayMs = 2000
-  const deadline = await startTestService({ server: { host: '127.0.0.1', port: 0, requestTimeoutSeconds: 0.3 }, backends: [{ name: 'counting', type: 'counting' }] }, { definitions: [countingDefinition(slow)] })
-  t.teardown(() => deadline.close())
-  started = performance.now()
-  const late = await deadline.fetchAs(api)
-  t.equal(late.status, 503)
-  t.match(await late.json(), { code: 'NFSS_DEADLINE_EXCEEDED' })
-  t.ok(performance.now() - started < 1500, 'answered near the 0.3 s deadline')
+  // Config keeps every call timeout below the deadline, so only a reader that never settles
+  // (a defect, not a slow store) can reach it: the resolver still answers, with a 503.
+  const backend = { name: 'stuck', type: 'stuck', locate: () => 'x', read: async () => await new Promise(() => {}), close: async () => {} } as unknown as Backend
+  const resolver = createResolver(['global'], [backend], () => new Promise<never>(() => {}))
+  const before = performance.now()
+  await t.rejects(resolver.resolve(api, 300), { code: 'NFSS_DEADLINE_EXCEEDED', statusCode: 503 })
+  t.ok(performance.now() - before < 1000, 'cut at the 0.3 s deadline')
 })

@@ -128,3 +128,55 @@ t.test('config.example.yaml is valid and documents every schema key', async t =>
   walk(CacheSchema)
   for (const key of keys) t.match(text, new RegExp(`\\b${key}:`), `documents ${key}`)
 })
+
+t.test('NFSS__ overrides that cannot apply are errors, never silently dropped', async t => {
+  const message = problemsOf(() => loadConfig({
+    document: structuredClone(minimal),
+    env: { NFSS__BACKENDS__ROOT: '/srv', NFSS__AUTH__SECRETS__X: 'short', NFSS__AUTH__SECRETS__3000000: SECRET }
+  }))
+  t.match(message, 'NFSS__BACKENDS__ROOT: backends is a list of 1; "ROOT" is not an index in 0..1')
+  t.match(message, 'NFSS__AUTH__SECRETS__X: auth.secrets is a list of 1; "X" is not an index in 0..1')
+  t.match(message, 'NFSS__AUTH__SECRETS__3000000: auth.secrets is a list of 1; "3000000" is not an index in 0..1')
+  const appended = loadConfig({ document: structuredClone(minimal), env: { NFSS__AUTH__SECRETS__1: `${SECRET}-next` } })
+  t.same(appended.config.auth.secrets, [SECRET, `${SECRET}-next`], 'the index right after the end appends (rotation)')
+})
+
+t.test('overrides do not change the caller\'s document', async t => {
+  const document = structuredClone(minimal)
+  loadConfig({ document, env: { NFSS__SERVER__PORT: '8081' } })
+  t.same(document, minimal)
+})
+
+t.test('wrong types under layers or locators are config errors with paths, not TypeErrors', async t => {
+  const message = problemsOf(() => loadConfig({
+    env: {},
+    document: { ...structuredClone(minimal), layers: 5, backends: [{ name: 'local', type: 'file', locators: { object: ['a'] } }] }
+  }))
+  t.match(message, 'layers: must be array')
+  t.match(message, 'backends[0].locators.object: must be string')
+  t.notMatch(message, 'TypeError')
+})
+
+t.test('numbers a timer or an age cannot use are refused: Infinity, past setTimeout\'s limit, tolerance above 300 s', async t => {
+  const message = problemsOf(() => loadConfig({
+    env: {},
+    document: {
+      ...structuredClone(minimal),
+      server: { requestTimeoutSeconds: 3_000_000 },
+      auth: { secrets: [SECRET], clockToleranceSeconds: 3600, maxTokenAgeSeconds: Infinity },
+      backends: [{ name: 'local', type: 'file', timeoutSeconds: Infinity }]
+    }
+  }))
+  t.match(message, 'server.requestTimeoutSeconds: must be <= 2147483')
+  t.match(message, 'auth.clockToleranceSeconds: must be <= 300')
+  t.match(message, 'auth.maxTokenAgeSeconds: must be number')
+  t.match(message, 'backends[0].timeoutSeconds: must be number')
+})
+
+t.test('a store call timeout at or above the request deadline is refused (a hung store could never be served stale)', async t => {
+  const message = problemsOf(() => loadConfig({
+    env: {},
+    document: { ...structuredClone(minimal), server: { requestTimeoutSeconds: 2 }, backends: [{ name: 'local', type: 'file', timeoutSeconds: 2 }] }
+  }))
+  t.match(message, 'backends[0].timeoutSeconds: must be below server.requestTimeoutSeconds (2)')
+})

@@ -26,7 +26,8 @@ export interface LoadOptions {
   definitions?: readonly BackendDefinition<any>[]
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: false })
+// strictNumbers: .inf and 1e400 (Infinity) are not numbers a timeout or an age can use.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: false, strictNumbers: true })
 const validateBase = ajv.compile(ConfigSchema)
 const backendValidators = new WeakMap<TObject, ReturnType<typeof ajv.compile>>()
 
@@ -64,7 +65,8 @@ export function loadConfig (options: LoadOptions): LoadedConfig {
   if (typeof document !== 'object' || Array.isArray(document)) throw new ConfigInvalid('(root): must be a map')
   const definitions = options.definitions ?? backendDefinitions
 
-  applyEnvOverrides(document as Record<string, unknown>, env, knownKeys(definitions))
+  document = structuredClone(document)
+  problems.push(...applyEnvOverrides(document as Record<string, unknown>, env, knownKeys(definitions)))
   const resolved = resolveReferences(document, [], env, baseDir, problems)
 
   if (!validateBase(resolved)) problems.push(...ajvProblems(validateBase.errors, []))
@@ -110,8 +112,17 @@ function backendProblems (config: Config, definitions: readonly BackendDefinitio
       backendValidators.set(definition.options, validate)
     }
     if (!validate(backend)) problems.push(...ajvProblems(validate.errors, ['backends', index]).filter(p => !problems.includes(p)))
-    for (const [layer, template] of Object.entries(backend.locators ?? {})) {
-      if (!config.layers.includes(layer)) problems.push(`${formatPath(['backends', index, 'locators', layer])}: no such layer (layers: ${config.layers.join(', ')})`)
+    // A call that may outlast the request is cut by the deadline first, and then a stale copy
+    // can never be served for a hung store.
+    const deadline = config.server?.requestTimeoutSeconds
+    if (typeof backend.timeoutSeconds === 'number' && typeof deadline === 'number' && backend.timeoutSeconds >= deadline) {
+      problems.push(at('timeoutSeconds', `must be below server.requestTimeoutSeconds (${deadline})`))
+    }
+    const layers: unknown[] = Array.isArray(config.layers) ? config.layers : []
+    const locators = typeof backend.locators === 'object' && backend.locators !== null ? backend.locators : {}
+    for (const [layer, template] of Object.entries(locators)) {
+      if (typeof template !== 'string') continue // the schema has reported it
+      if (!layers.includes(layer)) problems.push(`${formatPath(['backends', index, 'locators', layer])}: no such layer (layers: ${config.layers.join(', ')})`)
       const unknown = unknownPlaceholders(template)
       if (unknown.length > 0) problems.push(`${formatPath(['backends', index, 'locators', layer])}: unknown placeholder {${unknown.join('}, {')}} (use {projectId}, {nfObjectId}, {nfObjectType})`)
     }
@@ -166,28 +177,39 @@ function knownKeys (definitions: readonly BackendDefinition<any>[]): Map<string,
 
 /**
  * NFSS__SERVER__PORT=8081 sets server.port; NFSS__BACKENDS__0__ROOT sets backends[0].root.
- * Values stay strings; the schema coerces numbers and booleans.
+ * Values stay strings; the schema coerces numbers and booleans. Returns the overrides that
+ * cannot apply (a name under a list that is not an index, an index past the end + 1).
  */
-export function applyEnvOverrides (document: Record<string, unknown>, env: NodeJS.ProcessEnv, keys: Map<string, string>): void {
+export function applyEnvOverrides (document: Record<string, unknown>, env: NodeJS.ProcessEnv, keys: Map<string, string>): string[] {
+  const problems: string[] = []
   const overrides = Object.entries(env).filter(([name]) => name.startsWith('NFSS__')).sort(([a], [b]) => a.localeCompare(b))
   for (const [name, value] of overrides) {
     const segments = name.slice('NFSS__'.length).split('__').filter(s => s !== '')
     if (segments.length === 0 || value === undefined) continue
     let node: Record<string, unknown> | unknown[] = document
-    segments.forEach((segment, i) => {
-      const isLast = i === segments.length - 1
-      const key: string | number = Array.isArray(node) && /^\d+$/.test(segment)
-        ? Number(segment)
-        : Object.keys(node).find(k => k.toLowerCase() === segment.toLowerCase()) ?? keys.get(segment.toLowerCase()) ?? segment.toLowerCase()
+    const path: Path = []
+    for (const [i, segment] of segments.entries()) {
+      let key: string | number
+      if (Array.isArray(node)) {
+        if (!/^\d+$/.test(segment) || Number(segment) > node.length) {
+          problems.push(`${name}: ${formatPath(path)} is a list of ${node.length}; "${segment}" is not an index in 0..${node.length}`)
+          break
+        }
+        key = Number(segment)
+      } else {
+        key = Object.keys(node).find(k => k.toLowerCase() === segment.toLowerCase()) ?? keys.get(segment.toLowerCase()) ?? segment.toLowerCase()
+      }
+      path.push(key)
       const container = node as Record<string | number, unknown>
-      if (isLast) {
+      if (i === segments.length - 1) {
         container[key] = value
-        return
+        break
       }
       if (typeof container[key] !== 'object' || container[key] === null) {
         container[key] = /^\d+$/.test(segments[i + 1] ?? '') ? [] : {}
       }
       node = container[key] as Record<string, unknown> | unknown[]
-    })
+    }
   }
+  return problems
 }

@@ -1,7 +1,10 @@
 // The one config schema; the Config type derives from it. Key names of PRODUCT.md are fixed.
 import { Type, type Static } from '@sinclair/typebox'
 
-const Seconds = (def: number, description: string) => Type.Number({ minimum: 0, default: def, description })
+/** setTimeout's limit (2^31 - 1 ms): a longer delay fires at once, with only a warning. */
+export const MAX_TIMER_SECONDS = 2_147_483
+const Seconds = (def: number, description: string) => Type.Number({ minimum: 0, maximum: MAX_TIMER_SECONDS, default: def, description })
+const Timeout = (def: number, description: string) => Type.Number({ exclusiveMinimum: 0, maximum: MAX_TIMER_SECONDS, default: def, description })
 
 export const CacheSchema = Type.Object({
   ttl: Seconds(30, 'seconds a read is served from memory; 0 disables the cache'),
@@ -13,7 +16,7 @@ export const BackendBaseSchema = Type.Object({
   name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'unique; used in logs, metrics and resolve output' }),
   type: Type.String({ minLength: 1 }),
   locators: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }), { description: 'locator template per layer' })),
-  timeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 5, description: 'per store call' }),
+  timeoutSeconds: Timeout(5, 'per store call; must be below server.requestTimeoutSeconds'),
   cache: CacheSchema
 }, { additionalProperties: true })
 
@@ -22,7 +25,7 @@ export const ConfigSchema = Type.Object({
     host: Type.String({ default: '0.0.0.0' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     path: Type.String({ pattern: '^/', default: '/' }),
-    requestTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'deadline for one request' }),
+    requestTimeoutSeconds: Timeout(10, 'deadline for one request'),
     shutdownDelaySeconds: Seconds(0, 'on SIGTERM, seconds /readyz fails before the listener closes'),
     maxHeaderBytes: Type.Integer({ minimum: 1024, maximum: 65536, default: 16384, description: 'larger request headers are refused with 431' }),
     tls: Type.Optional(Type.Object({
@@ -32,19 +35,20 @@ export const ConfigSchema = Type.Object({
     }, { additionalProperties: false })),
     rateLimit: Type.Object({
       max: Type.Integer({ minimum: 0, default: 0, description: 'requests per client IP per window; 0 turns the limit off' }),
-      windowSeconds: Type.Number({ exclusiveMinimum: 0, default: 60 })
+      windowSeconds: Timeout(60, 'rate limit window')
     }, { additionalProperties: false, default: {} })
   }, { additionalProperties: false, default: {} }),
   ops: Type.Object({
     host: Type.String({ default: '0.0.0.0' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 9090 }),
-    readyTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 5 })
+    readyTimeoutSeconds: Timeout(5, 'deadline for the readiness checks')
   }, { additionalProperties: false, default: {} }),
   auth: Type.Object({
     // RFC 7518 3.2: an HMAC key at least as long as the hash (32 bytes for HS256).
     secrets: Type.Array(Type.String({ minLength: 32 }), { minItems: 1, description: 'any of them verifies (rotation)' }),
     algorithms: Type.Array(Type.Union([Type.Literal('HS256'), Type.Literal('HS384'), Type.Literal('HS512')]), { minItems: 1, uniqueItems: true, default: ['HS256'] }),
-    clockToleranceSeconds: Seconds(30, 'allowed clock skew for exp and iat'),
+    // More than minutes of tolerance would quietly switch off exp: refuse it.
+    clockToleranceSeconds: Type.Number({ minimum: 0, maximum: 300, default: 30, description: 'allowed clock skew for exp and iat' }),
     maxTokenAgeSeconds: Seconds(0, '0: only exp limits the token')
   }, { additionalProperties: false }),
   layers: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,62}$' }), { minItems: 1, uniqueItems: true, default: ['global', 'project', 'object'] }),
