@@ -1,7 +1,9 @@
 // The cache in front of every backend, keyed by (backend, locator). Memory only.
 // - ttl: a read younger than this is served without a store call (0 disables the cache)
 // - single-flight: concurrent misses for one locator share one store call
-// - stale-if-error: when the store call fails, a copy younger than staleIfError is served
+// - stale-if-error: when the store call fails, a copy younger than staleIfError is served;
+//   until the store answers again, that copy is served at once and the store is retried in
+//   the background once per ttl, so an outage does not make every start wait a call timeout
 // - empty layers (found: false) are cached like any other read; errors are never cached
 // lru-cache bounds the entries; the rest is here because lru-cache's fetch() does not tell
 // coalesced callers that they got a stale copy, nor why.
@@ -18,11 +20,13 @@ export interface CacheSettings {
 interface Stored {
   result: ReadResult
   fetchedAt: number
+  /** When the last refresh failed; unset once the store answers again. */
+  failedAt?: number
 }
 
 export interface CacheEvents {
-  /** One per read: hit, miss, coalesced, stale (or off). */
-  onRead?: (backend: string, status: CacheStatus) => void
+  /** One per read: hit, miss, coalesced, stale, off, or error (the read failed). */
+  onRead?: (backend: string, status: CacheStatus | 'error') => void
   /** A stale copy was served because the store failed. */
   onStale?: (backend: string, locator: string, ageMs: number, error: unknown) => void
 }
@@ -55,32 +59,47 @@ export class LocatorCache {
   async read (locator: string, events: CacheEvents = {}): Promise<{ result: ReadResult, cache: CacheStatus }> {
     const cached = this.fresh(locator)
     if (cached !== undefined) return { result: cached, cache: 'hit' }
+    const known = this.#entries.get(locator)
+    if (known?.failedAt !== undefined && this.#servableStale(known)) {
+      if (!this.#inflight.has(locator) && this.now() - known.failedAt >= this.settings.ttl * 1000) {
+        this.#start(locator).catch(() => {}) // the background retry marks its own failure
+      }
+      return { result: known.result, cache: 'stale' }
+    }
     let flight = this.#inflight.get(locator)
     const status: CacheStatus = flight === undefined ? 'miss' : 'coalesced'
-    if (flight === undefined) {
-      flight = this.#fetch(locator)
-      this.#inflight.set(locator, flight)
-    }
+    flight ??= this.#start(locator)
     try {
       return { result: (await flight).result, cache: status }
     } catch (err) {
       const stale = this.#entries.get(locator)
-      const age = stale === undefined ? Infinity : this.now() - stale.fetchedAt
-      if (stale === undefined || age > this.settings.staleIfError * 1000) throw err
-      events.onStale?.(this.backend.name, locator, age, err)
+      if (stale === undefined || !this.#servableStale(stale)) throw err
+      events.onStale?.(this.backend.name, locator, this.now() - stale.fetchedAt, err)
       return { result: stale.result, cache: 'stale' }
     }
   }
 
-  async #fetch (locator: string): Promise<Stored> {
-    try {
-      const result = await this.call(this.backend, locator)
-      const stored = { result, fetchedAt: this.now() }
-      this.#entries.set(locator, stored)
-      return stored
-    } finally {
-      this.#inflight.delete(locator)
-    }
+  #servableStale (stored: Stored): boolean {
+    return this.now() - stored.fetchedAt <= this.settings.staleIfError * 1000
+  }
+
+  /** One store call for the locator, shared until it settles (cleared only by itself). */
+  #start (locator: string): Promise<Stored> {
+    const flight = (async () => await this.call(this.backend, locator))().then(
+      result => {
+        const stored = { result, fetchedAt: this.now() }
+        this.#entries.set(locator, stored)
+        return stored
+      },
+      (err: unknown) => {
+        const stale = this.#entries.get(locator)
+        if (stale !== undefined) stale.failedAt = this.now()
+        throw err
+      })
+    this.#inflight.set(locator, flight)
+    const clear = (): void => { if (this.#inflight.get(locator) === flight) this.#inflight.delete(locator) }
+    flight.then(clear, clear)
+    return flight
   }
 }
 
@@ -98,9 +117,14 @@ export function cachedReader (backends: ReadonlyArray<{ backend: Backend, cache:
       return { result: hit, cache: 'hit' }
     }
     return (async () => {
-      const answer = cache === undefined ? { result: await call(backend, locator), cache: 'off' as const } : await cache.read(locator, events)
-      events.onRead?.(backend.name, answer.cache)
-      return answer
+      try {
+        const answer = cache === undefined ? { result: await call(backend, locator), cache: 'off' as const } : await cache.read(locator, events)
+        events.onRead?.(backend.name, answer.cache)
+        return answer
+      } catch (err) {
+        events.onRead?.(backend.name, 'error')
+        throw err
+      }
     })()
   }
   return { read, caches }

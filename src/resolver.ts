@@ -5,7 +5,7 @@ import type { InvalidEntry, Source } from './core/entries.js'
 import type { Identity } from './core/identity.js'
 import { LRUCache } from 'lru-cache'
 import { mergeLayers, type LayerRead, type ResolvedEntry } from './core/merge.js'
-import { DeadlineExceeded } from './errors.js'
+import { DeadlineExceeded, type StoreError } from './errors.js'
 import { asStoreError } from './store-call.js'
 
 export type CacheStatus = 'off' | 'hit' | 'miss' | 'coalesced' | 'stale'
@@ -111,14 +111,17 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
       }
       const { plan } = known
       const reads = plan.map(p => {
-        const annotate = (err: unknown): never => {
-          throw Object.assign(asStoreError(err), { backend: p.backend.name, layer: p.layer, locator: p.locator })
+        // A copy per read: coalesced callers share one error object, and two layers may share a locator.
+        const annotated = (err: unknown): StoreError => {
+          const source = asStoreError(err)
+          return Object.assign(Object.create(Object.getPrototypeOf(source) as object) as StoreError, source, { message: source.message, stack: source.stack, backend: p.backend.name, layer: p.layer, locator: p.locator })
         }
         try {
           const pending = read(p.backend, p.locator)
-          return pending instanceof Promise ? pending.catch(annotate) : pending
+          return pending instanceof Promise ? pending.catch((err: unknown) => { throw annotated(err) }) : pending
         } catch (err) {
-          return annotate(err)
+          // Rejected, not thrown: reads already started must still be awaited (no unhandled rejection).
+          return Promise.reject(annotated(err))
         }
       })
       const settled = reads.some(r => r instanceof Promise) ? await withDeadline(Promise.all(reads), deadlineMs) : reads as StoreRead[]

@@ -64,6 +64,45 @@ t.test('stale-if-error: a copy inside the window is served, outside it the error
   await t.rejects(cache.read('l'), { code: 'NFSS_STORE_DENIED' }, 'older than staleIfError: the error, never an empty layer')
 })
 
+t.test('during an outage the stale copy is served at once; the store is retried in the background once per ttl', async t => {
+  const { store, cache, advance } = unit({ ttl: 30, staleIfError: 600, maxEntries: 100 })
+  store.documents.set('l', { A: '1' })
+  await cache.read('l')
+  store.failWith = 'unavailable'
+  advance(31_000)
+  t.match(await cache.read('l'), { cache: 'stale' }, 'the first read after expiry asks the store, fails, gets the stale copy')
+  t.equal(store.calls.get('l'), 2)
+  store.hang = true // from now on a store call would wait for its timeout
+  const started = performance.now()
+  for (let i = 0; i < 50; i++) t.match(await cache.read('l'), { cache: 'stale', result: { entries: [{ value: '1' }] } })
+  t.ok(performance.now() - started < 500, `50 reads answered without waiting on the store (${(performance.now() - started).toFixed(0)} ms)`)
+  t.equal(store.calls.get('l'), 2, 'no store call within ttl of the failure')
+  store.hang = false
+  store.failWith = undefined
+  store.documents.set('l', { A: '2' })
+  advance(30_000)
+  t.match(await cache.read('l'), { cache: 'stale', result: { entries: [{ value: '1' }] } }, 'a ttl later: still the stale copy, while a retry starts')
+  t.equal(store.calls.get('l'), 3, 'one background retry')
+  await new Promise(resolve => setTimeout(resolve, 20))
+  t.match(await cache.read('l'), { cache: 'hit', result: { entries: [{ value: '2' }] } }, 'the retry succeeded: fresh again')
+  advance(601_000)
+  store.failWith = 'unavailable'
+  await t.rejects(cache.read('l'), { code: 'NFSS_STORE_UNAVAILABLE' }, 'past the stale window: the error again')
+})
+
+t.test('a store call that throws synchronously does not block its locator for good', async t => {
+  const store = countingStore()
+  const backend = countingDefinition(store).create({ name: 'c', type: 'counting' } as never, { logger: silentLogger(), baseDir: '.', layers: [] }) as Backend
+  let calls = 0
+  const cache = new LocatorCache(backend, { ttl: 30, staleIfError: 600, maxEntries: 10 }, (b, locator) => {
+    if (++calls === 1) throw new Error('thrown before any promise')
+    return callStore(b, locator, 1000)
+  })
+  await t.rejects(cache.read('l'), /thrown before any promise/)
+  t.match(await cache.read('l'), { cache: 'miss', result: { found: false } }, 'the next read makes a new call')
+  t.equal(calls, 2)
+})
+
 t.test('LRU: the bound on entries holds and the least recently used goes first', async t => {
   const { store, cache } = unit({ ttl: 30, staleIfError: 600, maxEntries: 2 })
   await cache.read('a')
@@ -116,6 +155,7 @@ t.test('over HTTP: a stale copy is served inside the window, logged and counted;
   const expired = await svc.fetchAs(api)
   t.equal(expired.status, 503)
   t.notMatch(await expired.text(), 'stale-but-served')
+  t.match(await (await fetch(new URL('metrics', svc.service.opsUrl))).text(), 'nf_secret_source_cache_reads_total{backend="counting",result="error"} 3', 'failed reads are counted too')
 })
 
 t.test('over HTTP: a failing store with nothing cached is a 503, never an empty answer', async t => {

@@ -84,13 +84,16 @@ t.test('invalid entries are skipped with a warning naming backend, locator and k
 
 t.test('strict: true turns an invalid entry into a 502 with no secrets', async t => {
   const root = await tree({ 'northflank/proj/api.yaml': 'GOOD: strict-good-value\nBAD-NAME: x\n' })
-  const strict = await startTestService({ strict: true, backends: [{ name: 'files', type: 'file', root }] })
+  const log = capturingLogger('info')
+  const strict = await startTestService({ strict: true, backends: [{ name: 'files', type: 'file', root }] }, { logger: log.logger })
   t.teardown(() => strict.close())
   const res = await strict.fetchAs(api)
   t.equal(res.status, 502)
   const text = await res.text()
   t.same(JSON.parse(text), { error: 'Bad Gateway', code: 'NFSS_INVALID_ENTRIES', message: 'stores hold 1 entries that cannot be served (strict mode)' })
   t.notMatch(text, /strict-good-value/)
+  t.match(log.lines(), /"key":"BAD-NAME".*"msg":"invalid entry refused the answer \(strict\)"/, 'the log says the entry refused the answer')
+  t.notMatch(log.lines(), 'invalid entry skipped', 'not that it was skipped')
 })
 
 t.test('a malformed document fails the request with 503 and no partial answer', async t => {

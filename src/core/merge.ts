@@ -23,7 +23,7 @@ export function mergeLayers (reads: readonly LayerRead[]): ResolvedEntry[] {
   return [...sortedByName(env), ...sortedByName(files)]
 }
 
-// Byte order, not locale order, so every replica answers identically.
+// Code-unit order (String comparison), not locale order, so every replica answers identically.
 function sortedByName (byName: Map<string, ResolvedEntry>): ResolvedEntry[] {
   return [...byName.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(name => byName.get(name) as ResolvedEntry)
 }

@@ -17,8 +17,9 @@ export interface SecretsRouteOptions {
 async function secretsRoute (app: FastifyInstance, options: SecretsRouteOptions): Promise<void> {
   app.get(options.path, async (request, reply) => {
     const { answer, reads } = await options.resolver.resolve(request.identity as Identity, options.deadlineMs)
+    const outcome = options.strict ? 'invalid entry refused the answer (strict)' : 'invalid entry skipped'
     for (const { key, reason, source } of answer.invalid) {
-      request.log.warn({ backend: source.backend, layer: source.layer, locator: source.locator, key, reason }, 'invalid entry skipped')
+      request.log.warn({ backend: source.backend, layer: source.layer, locator: source.locator, key, reason }, outcome)
       options.onInvalidEntry?.(source.backend, source.locator, key)
     }
     request.auditAnswer = { env: answer.env, files: answer.files, skipped: answer.invalid.length, reads }

@@ -20,7 +20,7 @@ t.test('later layers win, and within a layer later backends win', async t => {
   ])
 })
 
-t.test('order is ENV by key then FILE by path, in byte order', async t => {
+t.test('order is ENV by key then FILE by path, in code-unit order (never locale order)', async t => {
   const merged = mergeLayers([{ layer: 'l', backend: 'b', locator: 'x', entries: [file('/z', ''), env('b', ''), file('/A', ''), env('B', ''), env('_a', ''), file('/a', '')] }])
   t.same(merged.map(r => r.entry.type === 'ENV' ? r.entry.key : r.entry.path), ['B', '_a', 'b', '/A', '/a', '/z'])
 })
