@@ -180,3 +180,11 @@ t.test('a store call timeout at or above the request deadline is refused (a hung
   }))
   t.match(message, 'backends[0].timeoutSeconds: must be below server.requestTimeoutSeconds (2)')
 })
+
+t.test('a locator template that could map two identities to one locator is refused', async t => {
+  const message = problemsOf(() => loadConfig({
+    env: {},
+    document: { ...structuredClone(minimal), backends: [{ name: 'local', type: 'file', locators: { object: 'teams/{projectId}-{nfObjectId}' } }] }
+  }))
+  t.match(message, 'backends[0].locators.object: {projectId} and {nfObjectId} need a separator ids cannot contain')
+})

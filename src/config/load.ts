@@ -7,7 +7,7 @@ import { Ajv, type ErrorObject } from 'ajv'
 import { parse, YAMLParseError } from 'yaml'
 import { backendDefinitions, definitionFor } from '../../backends/registry.js'
 import type { BackendDefinition } from '../../backends/port.js'
-import { unknownPlaceholders } from '../core/locator.js'
+import { ambiguousPlaceholders, unknownPlaceholders } from '../core/locator.js'
 import { ConfigInvalid } from '../errors.js'
 import { BackendBaseSchema, ConfigSchema, type Config } from './schema.js'
 
@@ -123,6 +123,8 @@ function backendProblems (config: Config, definitions: readonly BackendDefinitio
     for (const [layer, template] of Object.entries(locators)) {
       if (typeof template !== 'string') continue // the schema has reported it
       if (!layers.includes(layer)) problems.push(`${formatPath(['backends', index, 'locators', layer])}: no such layer (layers: ${config.layers.join(', ')})`)
+      const ambiguous = ambiguousPlaceholders(template)
+      if (ambiguous !== undefined) problems.push(`${formatPath(['backends', index, 'locators', layer])}: {${ambiguous[0]}} and {${ambiguous[1]}} need a separator ids cannot contain, such as "/" (else a-b + c and a + b-c share a locator)`)
       const unknown = unknownPlaceholders(template)
       if (unknown.length > 0) problems.push(`${formatPath(['backends', index, 'locators', layer])}: unknown placeholder {${unknown.join('}, {')}} (use {projectId}, {nfObjectId}, {nfObjectType})`)
     }

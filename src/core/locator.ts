@@ -21,6 +21,22 @@ export function unknownPlaceholders (template: string): string[] {
 }
 
 /**
+ * Two placeholders with only id characters between them ("{projectId}-{nfObjectId}") map two
+ * identities to one locator (a-b/c and a/b-c): a tenant could read another's secrets. Returns
+ * the first such pair. "/" or any other character an id cannot hold keeps them apart.
+ */
+export function ambiguousPlaceholders (template: string): [string, string] | undefined {
+  const found = [...template.matchAll(PLACEHOLDER)]
+  for (let i = 1; i < found.length; i++) {
+    const before = found[i - 1] as RegExpExecArray
+    const after = found[i] as RegExpExecArray
+    const between = template.slice(before.index + before[0].length, after.index)
+    if (/^[A-Za-z0-9._-]*$/.test(between)) return [before[1] ?? '', after[1] ?? '']
+  }
+  return undefined
+}
+
+/**
  * Fills a template. `escape` writes one id in the store's alphabet; it must be
  * injective, so that two identities never share a locator.
  */

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { DEFAULT_TEMPLATES, layerTemplates, renderTemplate, unknownPlaceholders } from '../../src/core/locator.js'
+import { ambiguousPlaceholders, DEFAULT_TEMPLATES, layerTemplates, renderTemplate, unknownPlaceholders } from '../../src/core/locator.js'
 
 const identity = { projectId: 'proj', nfObjectId: 'api', nfObjectType: 'job' }
 
@@ -36,4 +36,17 @@ t.test('default templates are injective: distinct ids never share a locator, and
   }
   t.notOk(seen.has(DEFAULT_TEMPLATES.global as string), 'global locator is never a project or object locator')
   t.pass(`${seen.size} distinct locators`)
+})
+
+t.test('tenant isolation: placeholders joined by id characters are ambiguous (a-b/c vs a/b-c)', async t => {
+  t.same(ambiguousPlaceholders('teams/{projectId}-{nfObjectId}'), ['projectId', 'nfObjectId'])
+  t.same(ambiguousPlaceholders('teams/{projectId}{nfObjectId}'), ['projectId', 'nfObjectId'])
+  t.same(ambiguousPlaceholders('t/{projectId}/x.{nfObjectType}_{nfObjectId}'), ['nfObjectType', 'nfObjectId'])
+  t.equal(ambiguousPlaceholders('northflank/{projectId}/{nfObjectId}'), undefined)
+  t.equal(ambiguousPlaceholders('nf-{projectId}:{nfObjectId}'), undefined, '":" cannot be in an id')
+  t.equal(ambiguousPlaceholders('northflank/{projectId}/_shared'), undefined)
+  // The collision it prevents, shown with the renderer itself:
+  const a = renderTemplate('teams/{projectId}-{nfObjectId}', { projectId: 'a-b', nfObjectId: 'c', nfObjectType: 'service' })
+  const b = renderTemplate('teams/{projectId}-{nfObjectId}', { projectId: 'a', nfObjectId: 'b-c', nfObjectType: 'service' })
+  t.equal(a, b)
 })
