@@ -31,8 +31,28 @@ function isMap (value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * A 200 or 404 answer of a KV read -> the read result. 404 is a missing secret; on v2 a
- * deleted or destroyed latest version answers 404 (or 200) with `data.data: null`: also missing.
+ * Why a 404 is NOT a missing secret, or undefined when it is one. Vault / OpenBao answer a
+ * missing secret with `{"errors":[]}` (v1 and v2) and a deleted or destroyed latest v2 version
+ * with `data.metadata`; a mount that does not exist (never enabled, disabled, wrong namespace)
+ * is a 404 too, with an error ("no handler for route", "namespace not found"): a store error.
+ */
+export function notFoundProblem (answer: VaultAnswer, version: KvVersion): string | undefined {
+  const body: unknown = answer.body
+  if (!isMap(body)) return 'a 404 without a Vault answer (a proxy in between?)'
+  if (Array.isArray(body.errors) && body.errors.length > 0) return 'the mount or namespace does not exist: never enabled, disabled, or another namespace'
+  if (Array.isArray(body.errors)) return undefined
+  const data = body.data
+  if (version === 2 && isMap(data) && (data.data === null || data.data === undefined) && isMap(data.metadata)) {
+    const { destroyed, deletion_time: deleted } = data.metadata
+    if (destroyed === true || (typeof deleted === 'string' && deleted !== '')) return undefined
+  }
+  // e.g. a KV v2 mount read with kvVersion 1: 404 with a warning and no errors.
+  return 'a 404 that is not a missing secret (is kvVersion right for this mount?)'
+}
+
+/**
+ * A 200 (or a missing-secret 404, see notFoundProblem) -> the read result. On v2 a deleted or
+ * destroyed latest version (404 or 200 with `data.data: null`) is missing too.
  */
 export function readResultOf (answer: VaultAnswer, version: KvVersion, where: string): ReadResult {
   if (answer.status === 404) return { found: false }

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino'
 import { isStoreError, storeError, storeErrorKind, type StoreError } from '../src/errors.js'
 import { describeAuth, expiryOf, logIn, lookupSelf, type Auth, type AuthDescription, type Lease } from './vault-auth.js'
-import type { VaultHttp } from './vault-http.js'
+import { answerError, type VaultHttp } from './vault-http.js'
 
 // setTimeout takes at most 2^31-1 ms; a longer wait would fire at once. Renewing a very long
 // token early is harmless.
@@ -14,6 +14,8 @@ const RENEW_AT = 2 / 3
 const MIN_RETRY_MS = 1000
 // After a failed login, reads fail fast for this long instead of each trying a login of its own.
 const LOGIN_RETRY_AFTER_MS = 2000
+// Answers to renew-self that refuse the token itself; any other failure is retried (retryLater).
+const REFUSED = new Set([400, 401, 403])
 
 export interface VaultSessionOptions {
   http: VaultHttp
@@ -136,12 +138,14 @@ export class VaultSession {
       const answer = await this.options.http.call('POST', ['auth', 'token', 'renew-self'], { token: lease.token, body: {}, signal: this.callSignal(), what: 'token renew-self' })
       if (this.lease !== lease || this.lifetime.signal.aborted) return
       const ttl = Number(answer.body?.auth?.lease_duration ?? 0)
-      if (answer.status !== 200 || ttl <= 0) {
+      if (REFUSED.has(answer.status) || (answer.status === 200 && ttl <= 0)) {
         // Refused (revoked, no longer renewable, policy without renew-self): log in again now.
         this.options.logger.warn({ ...lease.description, status: answer.status }, 'vault token renewal refused; logging in again')
         await this.relogin(lease)
         return
       }
+      // 5xx (sealed, standby), 429 and the like say nothing about the token: try again later.
+      if (answer.status !== 200) throw answerError(answer, 'token renew-self', [lease.token])
       const renewed: Lease = { ...lease, expiresAt: expiryOf(ttl), renewable: answer.body.auth.renewable === true }
       this.lease = renewed
       // Less than a full TTL back means the max TTL caps it: the next step is a new login.

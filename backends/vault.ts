@@ -9,7 +9,7 @@ import { storeError } from '../src/errors.js'
 import type { Backend, BackendContext, BackendDefinition, ReadResult } from './port.js'
 import { authOptions, resolveAuth } from './vault-auth.js'
 import { answerError, apiPath, createVaultHttp, errorMessages, type VaultAnswer, type VaultCall, type VaultTls } from './vault-http.js'
-import { mountProblem, pathProblem, readResultOf, secretPath, segmentsOf, type KvVersion } from './vault-kv.js'
+import { mountProblem, notFoundProblem, pathProblem, readResultOf, secretPath, segmentsOf, type KvVersion } from './vault-kv.js'
 import { VaultSession } from './vault-session.js'
 
 const options = Type.Object({
@@ -102,6 +102,11 @@ export function createVaultBackend (config: VaultConfig, { logger, baseDir }: Ba
     const path = apiPath(segments)
     const what = `read ${path}`
     const { answer, token } = await withToken(signal, async token => await http.call('GET', segments, { token, signal, what }))
+    if (answer.status === 404) {
+      // Only an empty-errors 404 (or a deleted v2 version) is missing: a missing mount is not an empty layer.
+      const problem = notFoundProblem(answer, version)
+      if (problem !== undefined) throw storeError('unavailable', `${what}: HTTP 404${errorMessages(answer, [token])} (${problem})`)
+    }
     if (answer.status === 200 || answer.status === 404) return readResultOf(answer, version, what)
     if (answer.status === 401 || answer.status === 403) throw denied(answer, path, what, token)
     throw answerError(answer, what, [token])

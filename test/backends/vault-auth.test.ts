@@ -1,6 +1,6 @@
 // type: vault, auth side, against a real OpenBao dev server: AppRole, JWT and (client side)
-// Kubernetes logins, one shared login for concurrent reads, renewal of a short-TTL token,
-// re-login near the max TTL and after revocation, token files (Vault Agent sinks), and TLS with
+// Kubernetes logins, one shared login for concurrent reads, renewal of a short-TTL token (and
+// after a 503 from renew-self, through a FAKE fault), re-login near the max TTL and after revocation, token files (Vault Agent sinks), and TLS with
 // a custom CA and client certificate through a FAKE TLS front.
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -14,8 +14,8 @@ import { callStore } from '../../src/store-call.js'
 import { capturingLogger, silentLogger } from '../helpers/logger.js'
 import { TEST_SECRET } from '../helpers/service.js'
 import { uniqueIdentity } from './contract.js'
-import { makeFakeCertificates, startTlsProxyFake } from './vault-fakes.js'
-import { FORBIDDEN_PROJECT, openBaoForSuite } from './vault-server.js'
+import { makeFakeCertificates, startFaultProxyFake, startTlsProxyFake } from './vault-fakes.js'
+import { FORBIDDEN_PROJECT, READ_POLICY, openBaoForSuite } from './vault-server.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
@@ -118,6 +118,43 @@ if (bao !== undefined) {
     await sleep(3500)
     t.equal(calls.length, after, 'no renewal after close()')
     t.comment(`renewals observed: ${renewals()} in 10 s (token TTL 4 s)`)
+  })
+
+  t.test('auth: after a 503 from renew-self (FAKE fault in front of OpenBao) renewal is retried and goes on', async t => {
+    // Without the retry, a literal token would never be renewed again and die at 6 s.
+    const token = await bao.readerToken({ ttl: '6s', renewable: true, explicit_max_ttl: '120s' })
+    let renewSelf = 0
+    const proxy = await startFaultProxyFake(bao.address, r => r.url === '/v1/auth/token/renew-self' && renewSelf++ === 0
+      ? { status: 503, body: { errors: ['Vault is sealed'] } }
+      : undefined)
+    t.teardown(proxy.close)
+    const { logger, lines } = capturingLogger()
+    const { backend, calls, logins } = create({ method: 'token', token }, { address: proxy.address }, logger)
+    const locator = await seeded()
+    const started = Date.now()
+    const statuses = (): Array<number | undefined> => calls.filter(c => c.path === 'auth/token/renew-self').map(c => c.status)
+    while (Date.now() - started < 20_000 && (statuses().length < 3 || Date.now() - started < 8000)) {
+      await readOk(backend, locator) // throws once the token is dead
+      await sleep(500)
+    }
+    t.same(statuses().slice(0, 3), [503, 200, 200], 'one 503, then renewal goes on')
+    t.ok(Date.now() - started > 7000, 'reads went on past the token\'s first 6 s TTL')
+    t.ok((await bao.root('POST', 'auth/token/lookup', { token })).json.data.ttl > 0, 'the token is alive at Vault')
+    t.equal(logins(), 0)
+    t.match(lines(), /token renew-self: HTTP 503: Vault is sealed \(sealed\).*vault token renewal failed; will retry/)
+    t.notMatch(lines(), /renewal refused|cannot be renewed any further/, 'a 503 is not a refusal')
+    t.notMatch(lines(), token)
+  })
+
+  t.test('auth: a renew-self refused with 403 (policy without renew-self) still counts as refused', async t => {
+    await bao.root('POST', 'sys/policy/nfss-no-renew', { policy: 'path "auth/token/lookup-self" { capabilities = ["read"] }' })
+    const token = (await bao.root('POST', 'auth/token/create', { policies: [READ_POLICY, 'nfss-no-renew'], no_default_policy: true, ttl: '3s', renewable: true })).json.auth.client_token
+    const { logger, lines } = capturingLogger()
+    const { backend, calls } = create({ method: 'token', token }, {}, logger)
+    await readOk(backend, await seeded())
+    await sleep(2500)
+    t.same(calls.filter(c => c.path === 'auth/token/renew-self').map(c => c.status), [403], 'one renew-self, refused')
+    t.match(lines(), /"status":403.*vault token renewal refused.*a literal token cannot be replaced/s)
   })
 
   t.test('auth: near the max TTL (renewal capped) the backend logs in again before the token dies', async t => {

@@ -1,7 +1,7 @@
 // FAKES for the vault suites, each named as one. The real store is OpenBao (vault-server.ts);
 // these cover what it cannot do: answers it never gives (a KV secret that is a list, 500,
-// 429, sealed, a proxy's HTML page), a TLS front requiring client certificates, and a
-// recorder of the headers the backend sends.
+// 429, sealed, a proxy's HTML page), a fault it gives only by accident (a 503 from renew-self),
+// a TLS front requiring client certificates, and a recorder of the headers the backend sends.
 import { execFileSync } from 'node:child_process'
 import { createServer as createHttpServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
@@ -56,6 +56,27 @@ export async function startRecordingProxyFake (target: string): Promise<Fake> {
 
 export interface FakeAnswer { status: number, body?: unknown, text?: string, headers?: Record<string, string> }
 
+function reply (res: ServerResponse, answer: FakeAnswer): void {
+  res.writeHead(answer.status, { 'content-type': answer.text === undefined ? 'application/json' : 'text/html', ...answer.headers })
+  res.end(answer.text ?? (answer.body === undefined ? '' : JSON.stringify(answer.body)))
+}
+
+/**
+ * A FAKE fault in front of `target`: a request for which `fault` returns an answer gets that
+ * answer (e.g. a 503 from renew-self, which OpenBao does not give on demand); the rest is forwarded.
+ */
+export async function startFaultProxyFake (target: string, fault: (request: SeenRequest) => FakeAnswer | undefined): Promise<Fake> {
+  const seen: SeenRequest[] = []
+  const server = createHttpServer((req, res) => {
+    const request = { method: req.method ?? '', url: req.url ?? '', headers: req.headers }
+    seen.push(request)
+    const answer = fault(request)
+    if (answer === undefined) forward(target, req, res)
+    else req.resume().on('end', () => { reply(res, answer) })
+  })
+  return await listen(server, 'http', seen)
+}
+
 /**
  * A FAKE Vault: token lookup-self succeeds (a non-expiring token), the mount lookup says KV v2,
  * and every other request gets `answer(path)`.
@@ -66,13 +87,11 @@ export async function startFakeVault (answer: (path: string) => FakeAnswer): Pro
     req.resume()
     const path = (req.url ?? '').replace(/^\/v1\//, '')
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers })
-    const reply = path === 'auth/token/lookup-self'
+    reply(res, path === 'auth/token/lookup-self'
       ? { status: 200, body: { data: { ttl: 0, renewable: false, policies: ['fake'], display_name: 'fake-token' } } }
       : path.startsWith('sys/internal/ui/mounts/')
         ? { status: 200, body: { data: { type: 'kv', options: { version: '2' } } } }
-        : answer(path)
-    res.writeHead(reply.status, { 'content-type': reply.text === undefined ? 'application/json' : 'text/html', ...('headers' in reply ? reply.headers : {}) })
-    res.end(reply.text ?? (reply.body === undefined ? '' : JSON.stringify(reply.body)))
+        : answer(path))
   })
   return await listen(server, 'http', seen)
 }

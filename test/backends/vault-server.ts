@@ -1,6 +1,6 @@
 // A real OpenBao dev server (test/servers/openbao.ts) seeded for the vault suites through its
 // HTTP API with the root token: KV v1 and v2 mounts (two whose names contain "data"), a
-// read policy over northflank/* that denies one project, AppRoles, a JWT auth mount and a
+// read policy over northflank/* that denies one project (and covers mounts never enabled), AppRoles, a JWT auth mount and a
 // namespace. Under CI=true a missing server fails the file; locally it skips loudly.
 import { createSign, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -13,12 +13,19 @@ export const KV1 = 'kv1'
 /** Mounts whose names contain "data": the v2 "data/" segment must not be confused with them. */
 export const DATA_MOUNTS = ['kvdata', 'data'] as const
 export const NAMESPACE = 'team-a'
+/** A namespace with no KV mount in it (the policy covers its secret/ anyway). */
+export const EMPTY_NAMESPACE = 'team-empty'
 /** The read policy denies every path of this project. */
 export const FORBIDDEN_PROJECT = 'forbidden'
 export const READ_POLICY = 'nfss-read'
+/**
+ * Mounts the read policy covers (v1 and v2 paths) that are never enabled at seeding: reads there
+ * reach OpenBao's router (404 "no handler for route") instead of stopping at the policy (403).
+ */
+export const ABSENT_MOUNTS = ['absent', 'removed'] as const
 
 const READ_POLICY_HCL = [
-  ...['secret/data', `${KV1}`, ...DATA_MOUNTS.map(m => `${m}/data`), `${NAMESPACE}/secret/data`].flatMap(prefix => [
+  ...['secret/data', `${KV1}`, ...DATA_MOUNTS.map(m => `${m}/data`), `${NAMESPACE}/secret/data`, `${EMPTY_NAMESPACE}/secret/data`, ...ABSENT_MOUNTS.flatMap(m => [m, `${m}/data`])].flatMap(prefix => [
     `path "${prefix}/northflank/*" { capabilities = ["read"] }`,
     `path "${prefix}/northflank/${FORBIDDEN_PROJECT}/*" { capabilities = ["deny"] }`
   ])
@@ -75,6 +82,7 @@ async function seed (address: string, rootToken: string): Promise<SeededOpenBao>
   await must('POST', `sys/mounts/${KV1}`, { type: 'kv', options: { version: '1' } })
   for (const mount of DATA_MOUNTS) await must('POST', `sys/mounts/${mount}`, { type: 'kv', options: { version: '2' } })
   await must('POST', `sys/namespaces/${NAMESPACE}`, {})
+  await must('POST', `sys/namespaces/${EMPTY_NAMESPACE}`, {})
   await must('POST', 'sys/mounts/secret', { type: 'kv', options: { version: '2' } }, { 'x-vault-namespace': NAMESPACE })
   await must('POST', `sys/policy/${READ_POLICY}`, { policy: READ_POLICY_HCL })
 

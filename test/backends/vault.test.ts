@@ -1,6 +1,7 @@
 // type: vault, KV side, against a real OpenBao dev server (vault-server.ts): the shared contract
 // for KV v2 and KV v1 with token auth, mounts named like "data", deleted versions, invalid
-// entries, namespaces, readiness, 403/404, and the whole service over HTTP. Answers OpenBao
+// entries, namespaces, readiness, 403/404 (a missing secret vs a missing mount), and the whole
+// service over HTTP. Answers OpenBao
 // never gives come from FAKES (vault-fakes.ts).
 import t from 'tap'
 import type { Backend } from '../../backends/port.js'
@@ -14,7 +15,7 @@ import { TEST_SECRET, startTestService } from '../helpers/service.js'
 import { freePort } from '../servers/common.js'
 import { backendContract, sortEntries, uniqueIdentity } from './contract.js'
 import { startFakeVault, startRecordingProxyFake, type FakeAnswer } from './vault-fakes.js'
-import { DATA_MOUNTS, FORBIDDEN_PROJECT, KV1, NAMESPACE, documentOf, openBaoForSuite } from './vault-server.js'
+import { ABSENT_MOUNTS, DATA_MOUNTS, EMPTY_NAMESPACE, FORBIDDEN_PROJECT, KV1, NAMESPACE, documentOf, openBaoForSuite } from './vault-server.js'
 
 const bao = await openBaoForSuite(t, 'vault (KV)')
 if (bao !== undefined) {
@@ -80,17 +81,66 @@ if (bao !== undefined) {
     }
   })
 
-  t.test('vault: a deleted or destroyed latest v2 version is an empty layer', async t => {
+  t.test('vault: a deleted or destroyed latest v2 version (404 with data.metadata) is an empty layer', async t => {
     const backend = create()
     const deleted = backend.locate('object', uniqueIdentity()) as string
     await bao.write('secret', 2, deleted, { A: '1' })
     t.equal((await bao.root('DELETE', `secret/data/${deleted}`)).status, 204)
+    t.match(await bao.root('GET', `secret/data/${deleted}`), { status: 404, json: { data: { data: null, metadata: { deletion_time: /./, destroyed: false } } } }, 'OpenBao: 404 with metadata')
     t.same(await read(backend, deleted), { found: false }, 'deleted')
     const destroyed = backend.locate('object', uniqueIdentity()) as string
     await bao.write('secret', 2, destroyed, { A: '1' })
     await bao.write('secret', 2, destroyed, { A: '2' })
     t.equal((await bao.root('POST', `secret/destroy/${destroyed}`, { versions: [2] })).status, 204)
+    t.match(await bao.root('GET', `secret/data/${destroyed}`), { status: 404, json: { data: { data: null, metadata: { destroyed: true } } } }, 'OpenBao: 404 with metadata')
     t.same(await read(backend, destroyed), { found: false }, 'destroyed')
+  })
+
+  t.test('vault: a missing secret on a KV v1 or v2 mount (404 {"errors":[]}) is an empty layer', async t => {
+    for (const [mount, version, apiPrefix] of [['secret', 2, 'secret/data'], [KV1, 1, KV1]] as const) {
+      const locator = `northflank/${uniqueIdentity().projectId}/_shared`
+      t.same(await bao.root('GET', `${apiPrefix}/${locator}`), { status: 404, json: { errors: [] } }, `OpenBao: KV v${version} missing secret`)
+      t.same(await read(create({ mount, kvVersion: version }), locator), { found: false }, `KV v${version}: empty layer`)
+    }
+  })
+
+  t.test('vault: a read on a mount that does not exist is unavailable, never empty', async t => {
+    const [absent] = ABSENT_MOUNTS
+    for (const [version, apiPrefix] of [[2, `${absent}/data`], [1, absent]] as const) {
+      const locator = `northflank/${uniqueIdentity().projectId}/_shared`
+      t.match(await bao.root('GET', `${apiPrefix}/${locator}`), { status: 404, json: { errors: [/^no handler for route/] } }, `OpenBao: v${version} path, no mount`)
+      const err = await read(create({ mount: absent, kvVersion: version }), locator).catch((e: Error) => e)
+      t.match(err, { code: 'NFSS_STORE_UNAVAILABLE', message: new RegExp(`read ${apiPrefix}/${locator}: HTTP 404: no handler for route .*\\(the mount or namespace does not exist`) })
+      t.notMatch(err.message, reader, 'no token in the error')
+    }
+  })
+
+  t.test('vault: a read on a mount that was disabled is unavailable, never empty', async t => {
+    const removed = ABSENT_MOUNTS[1]
+    t.equal((await bao.root('POST', `sys/mounts/${removed}`, { type: 'kv', options: { version: '2' } })).status, 204)
+    const backend = create({ mount: removed })
+    const locator = backend.locate('global', uniqueIdentity()) as string
+    await bao.write(removed, 2, locator, { A: '1' })
+    t.same((await read(backend, locator)).entries, [{ type: 'ENV', key: 'A', value: '1' }], 'served while enabled')
+    t.equal((await bao.root('DELETE', `sys/mounts/${removed}`)).status, 204)
+    await t.rejects(read(backend, locator), { code: 'NFSS_STORE_UNAVAILABLE', message: /HTTP 404: no handler for route/ })
+  })
+
+  t.test('vault: a wrong namespace (none there, or without the mount) is unavailable, never empty', async t => {
+    const locator = `northflank/${uniqueIdentity().projectId}/_shared`
+    const inNamespace = async (namespace: string): Promise<any> => await bao.root('GET', `secret/data/${locator}`, undefined, { 'x-vault-namespace': namespace })
+    t.same(await inNamespace('no-such-namespace'), { status: 404, json: { errors: ['namespace not found'] } }, 'OpenBao: 404 namespace not found')
+    // OpenBao already refuses the login's lookup-self there, before any read.
+    await t.rejects(read(create({ namespace: 'no-such-namespace' }), locator), { code: 'NFSS_STORE_UNAVAILABLE', message: /HTTP 404: namespace not found/ })
+    t.match(await inNamespace(EMPTY_NAMESPACE), { status: 404, json: { errors: [/^no handler for route/] } }, 'OpenBao: 404 no handler in a namespace without the mount')
+    await t.rejects(read(create({ namespace: EMPTY_NAMESPACE }), locator), { code: 'NFSS_STORE_UNAVAILABLE', message: new RegExp(`read secret/data/${locator}: HTTP 404: no handler for route`) })
+  })
+
+  t.test('vault: kvVersion 1 on a KV v2 mount (404 with a warning, no errors) is unavailable, never empty', async t => {
+    const locator = `northflank/${uniqueIdentity().projectId}/_shared`
+    t.match(await bao.root('GET', `secret/${locator}`), { status: 404, json: { data: null, warnings: [/versioned K\/V/] } }, 'OpenBao: 404 with a warning')
+    // The root token: the read policy does not cover v1-style paths on secret/ (a 403 first).
+    await t.rejects(read(create({ kvVersion: 1, auth: { method: 'token', token: bao.rootToken } }), locator), { code: 'NFSS_STORE_UNAVAILABLE', message: /HTTP 404 \(a 404 that is not a missing secret/ })
   })
 
   t.test('vault: values KV can hold that are not entries are skipped as invalid, the rest is served', async t => {
@@ -155,7 +205,8 @@ if (bao !== undefined) {
       'secret/data/northflank/busy': { status: 429, body: { errors: ['rate limit quota exceeded'] } },
       'secret/data/northflank/sealed': { status: 503, body: { errors: ['Vault is sealed'] } },
       'secret/data/northflank/proxy-page': { status: 502, text: '<html>Bad Gateway x-vault-token=leak</html>' },
-      'secret/data/northflank/moved': { status: 307, headers: { location: '/v1/elsewhere/northflank/moved' } }
+      'secret/data/northflank/moved': { status: 307, headers: { location: '/v1/elsewhere/northflank/moved' } },
+      'secret/data/northflank/bare-404': { status: 404 }
     }
     const fake = await startFakeVault(path => answers[path] ?? { status: 404, body: { errors: [] } })
     t.teardown(fake.close)
@@ -170,6 +221,7 @@ if (bao !== undefined) {
     t.notMatch(html.message, /leak|<html/i, 'the page is not quoted')
     await t.rejects(read(backend, 'northflank/moved'), { code: 'NFSS_STORE_UNAVAILABLE', message: /HTTP 307 redirect not followed/ })
     t.notOk(fake.seen.some(r => r.url.includes('elsewhere')), 'the redirect (and the token) went nowhere')
+    await t.rejects(read(backend, 'northflank/bare-404'), { code: 'NFSS_STORE_UNAVAILABLE', message: /HTTP 404 \(a 404 without a Vault answer/ })
     t.same(await read(backend, 'northflank/missing'), { found: false })
   })
 
@@ -213,6 +265,24 @@ if (bao !== undefined) {
     t.notMatch(await res.text(), /forbidden|secret\/data/, 'the caller learns no path')
     // Layers are read in parallel and the first failure answers: the project or the object path.
     t.match(lines(), new RegExp(`"path":"secret/data/northflank/${FORBIDDEN_PROJECT}/(_shared|${identity.nfObjectId})".*vault denied access`))
+    t.notMatch(lines(), reader)
+  })
+
+  t.test('vault: end to end, a layer on a mount that does not exist is a 503, never fewer secrets', async t => {
+    const { logger, lines } = capturingLogger()
+    const identity = uniqueIdentity()
+    await bao.write('secret', 2, `northflank/${identity.projectId}/${identity.nfObjectId}`, { PRESENT: 'yes' })
+    const service = await startTestService({
+      backends: [
+        { name: 'bao', type: 'vault', address: bao.address, auth: { method: 'token', token: reader } },
+        { name: 'gone', type: 'vault', address: bao.address, mount: ABSENT_MOUNTS[0], auth: { method: 'token', token: reader } }
+      ]
+    }, { logger })
+    t.teardown(service.close)
+    const res = await service.fetchAs(identity)
+    t.equal(res.status, 503)
+    t.match(await res.json(), { code: 'NFSS_STORE_UNAVAILABLE', message: /backend "gone"/ })
+    t.match(lines(), new RegExp(`"backend":"gone".*read ${ABSENT_MOUNTS[0]}/data/northflank/.*HTTP 404: no handler for route.*store read failed`))
     t.notMatch(lines(), reader)
   })
 }
