@@ -2,11 +2,13 @@
 // a read costs no API call and a change is served as soon as its watch event arrives.
 // Fixed namespaces: one watcher per namespace. Any templated namespace: one cluster-wide watcher
 // (one connection however many projects exist, no first-request delay for a new namespace).
-// When the apiserver cannot be reached after the first sync, reads are served from the last
-// synced state (logged as stale) for up to staleLimitMs while the watch is retried with backoff.
+// Reads are served from memory only while the state is known to be current (kubernetes-freshness.ts):
+// up to staleLimitMs after the apiserver's last word (a LIST, or an event or bookmark on a live
+// watch), whether or not an outage has been noticed. Meanwhile the watch is retried with backoff.
 import type { Logger } from 'pino'
-import { storeError, type StoreError } from '../src/errors.js'
+import { isStoreError, storeError, type StoreError } from '../src/errors.js'
 import { httpStatusOf, kubeStoreError, type KubeApi } from './kubernetes-client.js'
+import { Freshness } from './kubernetes-freshness.js'
 import { matchesSelector } from './kubernetes-labels.js'
 import { listAll } from './kubernetes-list.js'
 import { mapSecret, type MappedSecret, type SecretSource, type SelectorQuery } from './kubernetes-secrets.js'
@@ -14,6 +16,8 @@ import { mapSecret, type MappedSecret, type SecretSource, type SelectorQuery } f
 const LIST_PAGE_SIZE = 500
 /** How long past its timeoutSeconds a watch may stay open before it counts as a dead connection. */
 const WATCHDOG_GRACE_SECONDS = 30
+/** A LIST (all pages) not done within this many connect timeouts is abandoned and retried. */
+const LIST_TIMEOUT_CONNECT_TIMEOUTS = 2
 /**
  * The apiserver ends each watch after watchSeconds (plus up to 20% jitter) and the watcher resumes
  * from its resourceVersion without a re-list; a watch not answered within connectTimeoutMs is retried.
@@ -29,35 +33,39 @@ export interface WatcherOptions {
   namespace: string | undefined
   managedLabel: string
   logger: Logger
-  /** How long the last synced state may be served while the watch fails; Infinity for ever. */
+  /** How long after the apiserver's last word the state may still be served; Infinity for ever. */
   staleLimitMs: number
   retryDelayMs: { initial: number, max: number }
   watch: { watchSeconds: number, connectTimeoutMs: number }
 }
 
-interface Waiter {
-  resolve: () => void
-  reject: (err: unknown) => void
-}
+interface Waiter { resolve: () => void, reject: (err: unknown) => void }
+/** How a watch ended: `gone` on 410 Gone (list again at once), else the error, if any. */
+interface WatchOutcome { gone: boolean, error: unknown }
 
 class SecretWatcher {
   #byNamespace = new Map<string, Map<string, MappedSecret>>()
   #resourceVersion = ''
-  /** The watch said 410 Gone: its resourceVersion is too old, the next step is a re-list. */
-  #gone = false
+  /** The next step is a LIST: 410 Gone, an ERROR event, or the state needs re-confirming. */
+  #relistWanted = false
   #synced = false
-  /** Set while the watch fails after a sync: reads are then served from a stale state. */
+  /** Set while the watch fails after a sync (the log lines of an outage). */
   #failingSince: number | undefined
   #lastError: StoreError | undefined
+  /** The read that found the state too old has been logged (once per episode). */
+  #expiryLogged = false
+  readonly #freshness: Freshness
   readonly #waiters = new Set<Waiter>()
   #closed = false
-  #stream: AbortController | undefined
+  /** Ends the watch attempt in flight (refresh, close). */
+  #stopWatch: (() => void) | undefined
   /** Aborts the LIST in flight and the retry delay on close. */
   readonly #lifetime = new AbortController()
   readonly #what: string
 
   constructor (private readonly options: WatcherOptions) {
     this.#what = options.namespace === undefined ? 'secrets in all namespaces' : `secrets in namespace ${options.namespace}`
+    this.#freshness = new Freshness(options.staleLimitMs, idleMs => { this.#refresh(idleMs) })
     void this.#run()
   }
 
@@ -66,26 +74,25 @@ class SecretWatcher {
     while (!this.#closed) {
       let step = 'watch'
       try {
-        if (this.#resourceVersion === '') {
+        if (this.#resourceVersion === '' || this.#relistWanted) {
           step = 'list'
           await this.#relist()
           step = 'watch'
         }
         const started = Date.now()
-        const ended = await this.#watchOnce()
-        if (this.#gone) {
-          this.#gone = false
-          this.#resourceVersion = ''
-          continue
-        }
-        if (ended !== null && ended !== undefined) throw ended
-        if (Date.now() - started < SHORTEST_HEALTHY_WATCH_MS) await this.#sleep(delay)
-        else delay = this.options.retryDelayMs.initial
+        const { gone, error } = await this.#watchOnce()
+        if (gone) { this.#relistWanted = true; continue }
+        if (error !== undefined && error !== null) throw error
+        if (this.#relistWanted) continue // stopped by #refresh
+        if (Date.now() - started < SHORTEST_HEALTHY_WATCH_MS) {
+          await this.#sleep(delay)
+          delay = Math.min(delay * 2, this.options.retryDelayMs.max)
+        } else delay = this.options.retryDelayMs.initial
       } catch (err) {
         if (this.#closed) return
         // 410 Gone: the resourceVersion is too old to resume from; list again at once.
-        if (httpStatusOf(err) === 410) { this.#resourceVersion = ''; continue }
-        this.#failed(kubeStoreError(err, `${step} ${this.#what}`))
+        if (httpStatusOf(err) === 410) { this.#relistWanted = true; continue }
+        this.#failed(isStoreError(err) ? err : kubeStoreError(err, `${step} ${this.#what}`))
         await this.#sleep(delay * (0.8 + Math.random() * 0.4))
         delay = Math.min(delay * 2, this.options.retryDelayMs.max)
       }
@@ -93,54 +100,96 @@ class SecretWatcher {
   }
 
   async #relist (): Promise<void> {
-    const started = Date.now()
-    const { items, resourceVersion } = await listAll(this.options.api, this.options.namespace, this.options.managedLabel, this.#lifetime.signal, LIST_PAGE_SIZE)
+    const started = Date.now() // the LIST shows the state of a moment after this one
+    const timeoutMs = this.options.watch.connectTimeoutMs * LIST_TIMEOUT_CONNECT_TIMEOUTS
+    const call = new AbortController()
+    const abort = (): void => { call.abort() }
+    const timer = setTimeout(abort, timeoutMs)
+    timer.unref()
+    this.#lifetime.signal.addEventListener('abort', abort, { once: true })
+    let listed
+    try {
+      listed = await listAll(this.options.api, this.options.namespace, this.options.managedLabel, call.signal, LIST_PAGE_SIZE)
+    } catch (err) {
+      if (call.signal.aborted && !this.#closed) throw storeError('unavailable', `list ${this.#what}: no answer within ${timeoutMs / 1000} s`)
+      throw err
+    } finally {
+      clearTimeout(timer)
+      this.#lifetime.signal.removeEventListener('abort', abort)
+    }
     const fresh = new Map<string, Map<string, MappedSecret>>()
-    for (const item of items) this.#put(fresh, mapSecret(item))
+    for (const item of listed.items) this.#put(fresh, mapSecret(item))
     this.#byNamespace = fresh
-    this.#resourceVersion = resourceVersion
-    if (!this.#synced) this.options.logger.info({ secrets: items.length, ms: Date.now() - started }, `kubernetes informer synced ${this.#what}`)
+    this.#resourceVersion = listed.resourceVersion
+    this.#relistWanted = false
+    if (!this.#synced) this.options.logger.info({ secrets: listed.items.length, ms: Date.now() - started }, `kubernetes informer synced ${this.#what}`)
     this.#synced = true
+    this.#proven(started)
     this.#healthy()
   }
 
-  /** Resolves when the stream ends: null when the server ended it, the error otherwise. */
-  async #watchOnce (): Promise<unknown> {
-    return await new Promise<unknown>(resolve => {
-      let ended = false
+  /** Resolves when the stream ends: by the server, on an error, or stopped (refresh, close). */
+  async #watchOnce (): Promise<WatchOutcome> {
+    return await new Promise<WatchOutcome>(resolve => {
+      const attempt = { ended: false, stopped: false, gone: false, error: undefined as unknown, controller: undefined as AbortController | undefined }
+      const finish = (err: unknown): void => {
+        if (attempt.ended) return
+        attempt.ended = true
+        if (this.#stopWatch === stop) this.#stopWatch = undefined
+        resolve({ gone: attempt.gone, error: attempt.stopped ? undefined : attempt.error ?? err })
+      }
+      const stop = (): void => { attempt.stopped = true; attempt.controller?.abort(); finish(undefined) }
+      this.#stopWatch = stop
+      const onEvent = (type: string, object: any): void => {
+        if (attempt.ended || attempt.gone || attempt.error !== undefined) return
+        if (type !== 'ERROR') { this.#event(type, object); return }
+        // A Status. 410 Gone (resourceVersion too old): list again at once. Anything else is a
+        // failure, retried with backoff from a fresh LIST. The server ends the stream after it.
+        const code: unknown = object?.code
+        if (code === 410) attempt.gone = true
+        else {
+          attempt.error = Object.assign(new Error(`watch ERROR event (${String(object?.reason ?? 'no reason')})`), { statusCode: typeof code === 'number' ? code : undefined, body: object })
+          this.#relistWanted = true
+        }
+        attempt.controller?.abort()
+      }
       const { watchSeconds, connectTimeoutMs } = this.options.watch
       const timeoutSeconds = watchSeconds + Math.floor(Math.random() * watchSeconds / 5)
       const limits = { connectMs: connectTimeoutMs, lifetimeMs: (timeoutSeconds + WATCHDOG_GRACE_SECONDS) * 1000 }
-      const done = (err: unknown): void => { ended = true; this.#stream = undefined; resolve(err) }
       const params = { labelSelector: this.options.managedLabel, resourceVersion: this.#resourceVersion, timeoutSeconds }
-      this.options.api.watch(this.options.namespace, params, limits, (type, object) => { this.#event(type, object) }, done).then(controller => {
-        if (ended) return
-        this.#stream = controller
-        if (this.#closed) controller.abort()
-        else this.#healthy() // open again: the server replays what changed since resourceVersion
-      }, done)
+      // The client asks for bookmarks (allowWatchBookmarks): they prove a quiet watch is alive.
+      this.options.api.watch(this.options.namespace, params, limits, onEvent, finish).then(controller => {
+        attempt.controller = controller
+        if (attempt.ended || this.#closed) controller.abort()
+        else this.#healthy() // open again; the server replays what changed since resourceVersion
+      }, finish)
     })
   }
 
   #event (type: string, object: any): void {
-    if (type === 'ERROR') {
-      // A Status, usually 410 Gone after a long disconnect: end the stream and list again.
-      if (object?.code === 410) {
-        this.#gone = true
-        this.#stream?.abort()
-      }
-      return
-    }
-    if (this.#gone) return
     if (type === 'ADDED' || type === 'MODIFIED') this.#put(this.#byNamespace, mapSecret(object))
-    if (type === 'DELETED') {
+    else if (type === 'DELETED') {
       const { namespace = '', name = '' } = object?.metadata ?? {}
       const inNamespace = this.#byNamespace.get(namespace)
       inNamespace?.delete(name)
       if (inNamespace?.size === 0) this.#byNamespace.delete(namespace)
-    }
+    } else if (type !== 'BOOKMARK') return
     const version = object?.metadata?.resourceVersion
     if (typeof version === 'string' && version !== '') this.#resourceVersion = version
+    this.#proven(Date.now())
+  }
+
+  #proven (at: number): void {
+    this.#freshness.proven(at)
+    this.#expiryLogged = false
+  }
+
+  /** Nothing from the apiserver for half the limit: re-confirm the state with a LIST. */
+  #refresh (idleMs: number): void {
+    if (this.#closed) return
+    this.options.logger.debug({ idleMs }, `no watch event or bookmark for ${this.#what} lately: listing again to confirm the state is current`)
+    this.#relistWanted = true
+    this.#stopWatch?.()
   }
 
   #put (byNamespace: Map<string, Map<string, MappedSecret>>, secret: MappedSecret): void {
@@ -156,9 +205,9 @@ class SecretWatcher {
     if (this.#synced) {
       if (this.#failingSince === undefined) {
         this.#failingSince = Date.now()
-        logger.warn({ detail: err.message }, `kubernetes watch of ${this.#what} failed: serving the last synced state (stale) while retrying`)
+        logger.warn({ detail: err.message, sinceLastContactMs: this.#freshness.ageMs(), staleLimitMs: this.options.staleLimitMs }, `kubernetes watch of ${this.#what} failed: serving the last synced state (stale) while retrying`)
       } else if (!repeated) {
-        logger.warn({ detail: err.message, staleMs: Date.now() - this.#failingSince }, `kubernetes watch of ${this.#what} still failing (stale)`)
+        logger.warn({ detail: err.message, staleMs: Date.now() - this.#failingSince, sinceLastContactMs: this.#freshness.ageMs() }, `kubernetes watch of ${this.#what} still failing (stale)`)
       }
       return
     }
@@ -199,9 +248,19 @@ class SecretWatcher {
         signal.addEventListener('abort', onAbort, { once: true })
       })
     }
-    if (this.#failingSince !== undefined && Date.now() - this.#failingSince > this.options.staleLimitMs && this.#lastError !== undefined) {
-      throw this.#lastError // stale for longer than allowed: the reason the watch fails
+    if (this.#freshness.expired()) throw this.#expired()
+  }
+
+  /** The error for a read of a state older than the limit: the watch's last error, if it has one. */
+  #expired (): StoreError {
+    const ageSeconds = Math.round((this.#freshness.ageMs() ?? 0) / 1000)
+    const limitSeconds = this.options.staleLimitMs / 1000
+    if (!this.#expiryLogged) {
+      this.#expiryLogged = true
+      this.options.logger.warn({ sinceLastContactMs: this.#freshness.ageMs(), staleLimitMs: this.options.staleLimitMs, detail: this.#lastError?.message },
+        `kubernetes informer: no word from the apiserver about ${this.#what} for ${ageSeconds} s (staleLimitSeconds ${limitSeconds}): reads fail until it answers`)
     }
+    return this.#lastError ?? storeError('unavailable', `${this.#what}: no word from the apiserver for ${ageSeconds} s, longer than staleLimitSeconds (${limitSeconds})`)
   }
 
   async select (namespace: string, selector: SelectorQuery, signal: AbortSignal): Promise<MappedSecret[]> {
@@ -216,8 +275,9 @@ class SecretWatcher {
 
   close (): void {
     this.#closed = true
+    this.#freshness.close()
     this.#lifetime.abort()
-    this.#stream?.abort()
+    this.#stopWatch?.()
     for (const waiter of [...this.#waiters]) waiter.reject(storeError('unavailable', `${this.#what}: backend closed`))
   }
 }

@@ -3,17 +3,25 @@
 // changes arriving through the watch, the whole service over HTTP, RBAC with a real service
 // account token and the shipped deploy/rbac manifests, and the last state served while the
 // apiserver is unreachable (through a fault proxy, then stopped for good: keep that test last).
+// Freshness: reads fail staleLimitSeconds after the apiserver's last word, even before a failure is
+// noticed (silent relay, blackhole, watches that open but deliver nothing, ERROR events), and a
+// quiet healthy watch is never reported stale.
 import { readFileSync } from 'node:fs'
-import t from 'tap'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
+import t, { type Test } from 'tap'
 import { parseAllDocuments } from 'yaml'
 import type { Backend } from '../../backends/port.js'
 import type { Identity } from '../../src/core/identity.js'
 import { callStore } from '../../src/store-call.js'
 import { startFaultProxy } from '../helpers/fault-proxy.js'
-import { capturingLogger } from '../helpers/logger.js'
+import { capturingLogger, silentLogger } from '../helpers/logger.js'
 import { startTestService } from '../helpers/service.js'
 import { freePort, waitUntil } from '../servers/common.js'
 import { backendContract, uniqueIdentity } from './contract.js'
+import { KubeApi, loadKubeConfig } from '../../backends/kubernetes-client.js'
+import { informerStrategy } from '../../backends/kubernetes-informer.js'
+import { parseSelector, type Requirement } from '../../backends/kubernetes-labels.js'
+import { DEFAULT_MANAGED_LABEL } from '../../backends/kubernetes-layout.js'
 import { ANNOTATIONS } from '../../backends/kubernetes-secrets.js'
 import { KubeTestCluster, backendFactory, kubeForSuite, labelsFor, seedLocator, uniqueName, untilEntries } from './kubernetes-fixture.js'
 
@@ -37,6 +45,66 @@ if (kube !== undefined) {
   const object = (backend: Backend, identity: Identity): { locator: string, labels: Record<string, string> } => {
     const locator = backend.locate('object', identity) as string
     return { locator, labels: labelsFor(locator.slice(locator.indexOf('/') + 1)) }
+  }
+
+  /** Reads every 20 ms until one fails: how long after `from` it failed (Infinity: never, within timeoutMs), and why. */
+  const firstFailure = async (readOnce: () => Promise<unknown>, from: number, timeoutMs = 10_000): Promise<{ afterMs: number, err?: any }> => {
+    for (;;) {
+      try { await readOnce() } catch (err) { return { afterMs: Date.now() - from, err } }
+      if (Date.now() - from > timeoutMs) return { afterMs: Infinity }
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  }
+  /** Reads may fail this long after staleLimitSeconds has passed since the last contact (polling, timers). */
+  const MARGIN_MS = 1000
+  type StreamFault = 'none' | 'silent' | 'error-event'
+  /**
+   * The informer over the real apiserver, with faults injected where TLS hides them from a TCP proxy:
+   * in the event stream. Setting a fault ends the open watches cleanly. 'silent': each watch is opened
+   * for real (HTTP 200), none of its events is passed on, and it ends cleanly after 200 ms; LISTs hang.
+   * 'error-event': what the apiserver sends when a watch fails on its side, an ERROR event with a
+   * Status (code 500), then the end of the stream.
+   */
+  const faultyInformer = (t: Test, namespace: string, staleLimitSeconds: number, logger = silentLogger()): { set: (f: StreamFault) => void, value: () => Promise<string | undefined>, calls: { list: number, watch: number } } => {
+    const real = new KubeApi(loadKubeConfig({ kubeconfig: adminKubeconfig }, process.cwd(), 'kube'))
+    let fault: StreamFault = 'none'
+    const calls = { list: 0, watch: 0 }
+    /** Ends the watches that are open (the server closes them cleanly). */
+    const live = new Set<() => void>()
+    const api = {
+      async listPage (request: Parameters<KubeApi['listPage']>[0]) {
+        calls.list++
+        if (fault === 'silent') await new Promise((_resolve, reject) => request.signal.addEventListener('abort', () => reject(request.signal.reason), { once: true }))
+        return await real.listPage(request)
+      },
+      async watch (...[namespace, params, limits, onEvent, done]: Parameters<KubeApi['watch']>) {
+        calls.watch++
+        let ended = false
+        const end = (err: unknown): void => { if (!ended) { ended = true; live.delete(stop); done(err) } }
+        const controller = await real.watch(namespace, params, limits, (type, object) => { if (fault === 'none') onEvent(type, object) }, err => { end(fault === 'none' ? err : null) })
+        const stop = (): void => { controller.abort(); end(null) }
+        if (ended) return controller
+        live.add(stop)
+        if (fault === 'silent') setTimeout(stop, 200)
+        if (fault === 'error-event') setImmediate(() => { onEvent('ERROR', { kind: 'Status', status: 'Failure', reason: 'InternalError', message: 'injected', code: 500 }); stop() })
+        return controller
+      }
+    } as unknown as KubeApi
+    const source = informerStrategy({
+      api, managedLabel: DEFAULT_MANAGED_LABEL, logger, staleLimitMs: staleLimitSeconds * 1000, retryDelayMs: fast.retryDelayMs,
+      watch: { watchSeconds: 300, connectTimeoutMs: 1000 }, fixedNamespaces: new Set([namespace]), clusterWide: false
+    })
+    t.teardown(async () => { await source.close() })
+    const selector = { text: DEFAULT_MANAGED_LABEL, requirements: parseSelector(DEFAULT_MANAGED_LABEL) as Requirement[] }
+    const value = async (): Promise<string | undefined> => {
+      const secrets = await source.select(namespace, selector, AbortSignal.timeout(5000))
+      const entry = secrets.flatMap(s => s.entries).find(e => e.type === 'ENV' && e.key === 'VALUE')
+      return entry?.type === 'ENV' ? entry.value : undefined
+    }
+    return { set: f => { fault = f; if (f !== 'none') for (const stop of [...live]) stop() }, value, calls }
+  }
+  const untilValue = async (value: () => Promise<string | undefined>, wanted: string, timeoutMs = 10_000): Promise<void> => {
+    await waitUntil(`the value ${wanted} is served`, async () => await value().catch(() => undefined) === wanted, timeoutMs)
   }
 
   await t.test('contract: strategy informer, a namespace per project (one cluster-wide watch)', async t => {
@@ -232,6 +300,109 @@ if (kube !== undefined) {
     await waitUntil('the watch is re-established', async () => lines().includes('re-established'), 10_000)
   })
 
+  t.test('stale: reads fail staleLimitSeconds after the last word from the apiserver, before a silently dead watch is noticed', async t => {
+    const relay = await startSilentRelay(Number(new URL(kube.server).port))
+    t.teardown(relay.close)
+    const { logger, lines } = capturingLogger('info')
+    const viaRelay = cluster.kubeconfig({ server: `https://127.0.0.1:${relay.port}` })
+    // Default watch timing: the dead watch would be noticed only after 5-6 minutes.
+    const { backend, namespace } = await fixedBackend({ kubeconfig: viaRelay, staleLimitSeconds: 2 }, { seam: fast, logger })
+    const { locator, labels } = object(backend, uniqueIdentity())
+    await cluster.createSecret(namespace, { name: uniqueName('silent'), labels, data: { VALUE: 'before' } })
+    await untilEntries(backend, locator, 1)
+
+    relay.silence() // the peer vanished: no FIN, no RST, nothing more arrives on the open watch
+    const silencedAt = Date.now()
+    t.same((await read(backend, locator)).entries, [{ type: 'ENV', key: 'VALUE', value: 'before' }], 'the last state is served at first')
+    const { afterMs, err } = await firstFailure(async () => await read(backend, locator), silencedAt)
+    t.ok(afterMs <= 2000 + MARGIN_MS, `reads fail ${afterMs} ms after contact was lost (staleLimitSeconds 2, margin ${MARGIN_MS} ms)`)
+    t.match(err, { code: 'NFSS_STORE_UNAVAILABLE' }, 'as unavailable (503), never empty')
+    t.notMatch(lines(), 'failed: serving the last synced state', 'although no failure has been noticed yet')
+    t.match(lines(), 'reads fail', 'the reason is logged')
+  })
+
+  t.test('stale: after the watch is dropped into a blackhole, reads fail staleLimitSeconds after the last contact, not after the reconnect times out', async t => {
+    const proxy = await startFaultProxy(Number(new URL(kube.server).port))
+    t.teardown(proxy.close)
+    const viaProxy = cluster.kubeconfig({ server: `https://127.0.0.1:${new URL(proxy.url).port}` })
+    // Default watch timing: a reconnect that is never answered is given up after 30 s.
+    const { backend, namespace } = await fixedBackend({ kubeconfig: viaProxy, staleLimitSeconds: 2 }, { seam: fast })
+    const { locator, labels } = object(backend, uniqueIdentity())
+    await cluster.createSecret(namespace, { name: uniqueName('drop'), labels, data: { VALUE: 'before' } })
+    await untilEntries(backend, locator, 1)
+
+    proxy.set({ kind: 'blackhole' }) // drops the watch; every new connection is accepted and never answered
+    const droppedAt = Date.now()
+    const { afterMs, err } = await firstFailure(async () => await read(backend, locator), droppedAt)
+    t.ok(afterMs <= 2000 + MARGIN_MS, `reads fail ${afterMs} ms after contact was lost (staleLimitSeconds 2, margin ${MARGIN_MS} ms)`)
+    t.match(err, { code: 'NFSS_STORE_UNAVAILABLE' }, 'as unavailable (503)')
+    proxy.set({ kind: 'none' })
+    await untilEntries(backend, locator, 1, 45_000)
+    t.pass('served again once the apiserver answers')
+  })
+
+  t.test('stale: a watch that opens (HTTP 200) but delivers nothing is no proof that the state is current', async t => {
+    const namespace = uniqueName('nfss-open')
+    await cluster.ensureNamespace(namespace)
+    const informer = faultyInformer(t, namespace, 2)
+    const name = uniqueName('open')
+    await cluster.createSecret(namespace, { name, labels: { 'nf-secret-source/managed': 'true' }, data: { VALUE: 'v1' } })
+    await untilValue(informer.value, 'v1')
+
+    informer.set('silent')
+    const faultAt = Date.now()
+    const watchesBefore = informer.calls.watch
+    await cluster.patchSecret(namespace, name, { data: { VALUE: 'v2' } }) // never delivered while the fault lasts
+    const { afterMs, err } = await firstFailure(async () => { if (await informer.value() !== 'v1') throw new Error('not the last synced value') }, faultAt)
+    t.ok(afterMs <= 2000 + MARGIN_MS, `reads fail ${afterMs} ms after contact was lost (staleLimitSeconds 2, margin ${MARGIN_MS} ms)`)
+    t.match(err, { code: 'NFSS_STORE_UNAVAILABLE' }, 'with an unavailable error, never the old value past the limit')
+    t.ok(informer.calls.watch - watchesBefore >= 1, `although ${informer.calls.watch - watchesBefore} watch(es) opened with HTTP 200 meanwhile`)
+    informer.set('none')
+    await untilValue(informer.value, 'v2')
+    t.pass('the change arrives once the apiserver answers again')
+  })
+
+  t.test('stale: a watch ERROR event other than 410 Gone is a failure: logged, retried with backoff after a fresh LIST', async t => {
+    const namespace = uniqueName('nfss-error')
+    await cluster.ensureNamespace(namespace)
+    const { logger, lines } = capturingLogger('info')
+    const informer = faultyInformer(t, namespace, 600, logger)
+    const name = uniqueName('error')
+    await cluster.createSecret(namespace, { name, labels: { 'nf-secret-source/managed': 'true' }, data: { VALUE: 'v1' } })
+    await untilValue(informer.value, 'v1')
+
+    informer.set('error-event')
+    const before = { ...informer.calls }
+    await cluster.patchSecret(namespace, name, { data: { VALUE: 'v2' } }) // no watch delivers it: only a LIST can
+    await untilValue(informer.value, 'v2', 5000)
+    t.pass('the change is picked up by the LIST that follows the ERROR')
+    await waitUntil('the failure is logged', async () => lines().includes('(stale)'), 5000)
+    t.match(lines(), /watch of secrets in namespace \S+ failed.*HTTP 500|HTTP 500.*watch of secrets in namespace \S+ failed/, 'logged as a failure, with the Status code')
+    await new Promise(resolve => setTimeout(resolve, 2000))
+    const watches = informer.calls.watch - before.watch
+    t.ok(watches <= 12, `${watches} watch attempts in about 2 s: backed off, not a tight loop`)
+    t.ok(informer.calls.list - before.list >= 2, 'each retry starts with a LIST')
+  })
+
+  t.test('fresh: a quiet, healthy watch is not declared stale: without events or bookmarks a LIST re-confirms the state before the limit', async t => {
+    const lists: string[] = []
+    const seam = { ...fast, onRequest: (r: { verb: string, path: string }) => { if (r.verb === 'list') lists.push(r.path) } }
+    const { backend, namespace } = await fixedBackend({ staleLimitSeconds: 2 }, { seam })
+    const { locator, labels } = object(backend, uniqueIdentity())
+    await cluster.createSecret(namespace, { name: uniqueName('quiet'), labels, data: { VALUE: 'quiet' } })
+    await untilEntries(backend, locator, 1)
+    const listsBefore = lists.length
+    const started = Date.now()
+    const outcomes: string[] = []
+    while (Date.now() - started < 5000) {
+      outcomes.push(await read(backend, locator).then(r => `${String(r.entries.length)} entries`, (err: any) => String(err.code)))
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    t.same([...new Set(outcomes)], ['1 entries'], `${outcomes.length} reads over 5 s (2.5 times staleLimitSeconds) with no event: every one answered`)
+    t.ok(lists.length - listsBefore >= 3, `${lists.length - listsBefore} LISTs re-confirmed the state (one per half limit)`)
+    t.ok(lists.length - listsBefore <= 7, 'and not many more')
+  })
+
   // Last: stops the apiserver for good.
   t.test('stale: when the apiserver stops, the last state is served until staleLimitSeconds', async t => {
     const { logger, lines } = capturingLogger('info')
@@ -253,4 +424,33 @@ if (kube !== undefined) {
     await t.rejects(limited.ready(AbortSignal.timeout(1000)), 'and readiness fails with it')
     t.same((await read(backend, locator)).entries.length, 1, 'the default limit (600 s) still serves')
   })
+}
+
+/**
+ * A TCP relay that can go silent like a peer that vanished: open connections stay open but nothing
+ * more passes either way (no FIN, no RST), and new ones are accepted and never answered. (The fault
+ * proxy drops live connections when its fault changes, which a client notices at once.)
+ */
+async function startSilentRelay (targetPort: number): Promise<{ port: number, silence: () => void, close: () => Promise<void> }> {
+  let silent = false
+  const sockets = new Set<Socket>()
+  const track = (socket: Socket): Socket => { sockets.add(socket); socket.on('close', () => sockets.delete(socket)).on('error', () => {}); return socket }
+  const server = createServer(client => {
+    track(client)
+    if (silent) { client.resume(); return }
+    const upstream = track(connect(targetPort, '127.0.0.1'))
+    client.on('data', (chunk: Buffer) => { if (!silent) upstream.write(chunk) })
+    upstream.on('data', (chunk: Buffer) => { if (!silent) client.write(chunk) })
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => { if (!silent) client.destroy() })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    silence: () => { silent = true },
+    async close () {
+      for (const socket of sockets) socket.destroy()
+      await new Promise(resolve => server.close(resolve))
+    }
+  }
 }
