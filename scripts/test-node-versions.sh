@@ -11,7 +11,7 @@ cache="${NFSS_CACHE_DIR:-$PWD/.cache}"
 if [[ $# -gt 0 ]]; then versions=("$@"); else versions=(22.23.3 24.21.0); fi
 # Not the file backend's suite: its permission test runs node as `nobody`, who cannot reach a
 # binary under root's cache folder.
-files=(test/core test/auth.test.ts test/secrets-answer.test.ts test/cache.test.ts test/config.test.ts
+files=(test/core/*.test.ts test/auth.test.ts test/secrets-answer.test.ts test/cache.test.ts test/config.test.ts
   test/transport.test.ts test/hostile-input.test.ts test/backends/aws-secrets-manager.test.ts)
 mkdir -p .cache/logs
 status=0

@@ -62,7 +62,8 @@ export class LocatorCache {
     const known = this.#entries.get(locator)
     if (known?.failedAt !== undefined && this.#servableStale(known)) {
       if (!this.#inflight.has(locator) && this.now() - known.failedAt >= this.settings.ttl * 1000) {
-        this.#start(locator).catch(() => {}) // the background retry marks its own failure
+        // The retry marks its own failure; it is logged like any stale serve, once per ttl.
+        this.#start(locator).catch((err: unknown) => { events.onStale?.(this.backend.name, locator, this.now() - known.fetchedAt, err) })
       }
       return { result: known.result, cache: 'stale' }
     }

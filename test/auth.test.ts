@@ -111,7 +111,8 @@ async function rawRequest (url: string, request: string): Promise<string> {
     let answer = ''
     socket.on('data', chunk => { answer += String(chunk) })
     socket.on('close', () => resolve(answer.split('\r\n')[0] ?? ''))
-    socket.on('error', reject)
+    // The server may reset the connection right after its answer: what arrived still counts.
+    socket.on('error', err => { if (answer === '') reject(err) })
   })
 }
 

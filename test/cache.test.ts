@@ -90,6 +90,25 @@ t.test('during an outage the stale copy is served at once; the store is retried 
   await t.rejects(cache.read('l'), { code: 'NFSS_STORE_UNAVAILABLE' }, 'past the stale window: the error again')
 })
 
+t.test('an outage stays in the log: each failed background retry (once per ttl) is reported as a stale serve', async t => {
+  const { store, cache, advance } = unit({ ttl: 30, staleIfError: 600, maxEntries: 100 })
+  store.documents.set('l', { A: '1' })
+  await cache.read('l')
+  store.failWith = 'unavailable'
+  const reported: unknown[] = []
+  const events = { onStale: (...args: unknown[]) => reported.push(args) }
+  advance(31_000)
+  await cache.read('l', events)
+  t.equal(reported.length, 1, 'the failed refresh')
+  for (let i = 0; i < 10; i++) await cache.read('l', events)
+  t.equal(reported.length, 1, 'served at once within ttl: nothing new to report')
+  advance(30_000)
+  await cache.read('l', events)
+  await new Promise(resolve => setTimeout(resolve, 20))
+  t.equal(reported.length, 2, 'the failed background retry is reported')
+  t.match(reported[1], ['c', 'l', 61_000, { code: 'NFSS_STORE_UNAVAILABLE' }])
+})
+
 t.test('a store call that throws synchronously does not block its locator for good', async t => {
   const store = countingStore()
   const backend = countingDefinition(store).create({ name: 'c', type: 'counting' } as never, { logger: silentLogger(), baseDir: '.', layers: [] }) as Backend

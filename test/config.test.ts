@@ -188,3 +188,18 @@ t.test('a locator template that could map two identities to one locator is refus
   }))
   t.match(message, 'backends[0].locators.object: {projectId} and {nfObjectId} need a separator ids cannot contain')
 })
+
+t.test('layers of the wrong type next to backend locators: a config error, not a TypeError', async t => {
+  for (const layers of [5, 'global', { a: 1 }]) {
+    const message = problemsOf(() => loadConfig({ env: {}, document: { ...structuredClone(minimal), layers, backends: [{ name: 'local', type: 'file', locators: { object: 'x/{projectId}' } }] } }))
+    t.match(message, 'layers: must be array')
+    t.notMatch(message, 'TypeError')
+  }
+})
+
+t.test('overrides append list items in numeric order (__2 before __10)', async t => {
+  const env = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`NFSS__AUTH__SECRETS__${i + 1}`, `${SECRET}-${i + 1}`]))
+  const { config } = loadConfig({ document: structuredClone(minimal), env })
+  t.equal(config.auth.secrets.length, 12)
+  t.equal(config.auth.secrets[11], `${SECRET}-11`)
+})

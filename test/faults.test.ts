@@ -86,7 +86,8 @@ async function faultSuite (t: Test, target: FaultTarget): Promise<void> {
     await wait(400)
     const first = await timed()
     t.equal(first.status, 200, 'the store is back: answered at once (the stale copy while it is retried)')
-    t.ok(first.ms < 400, `without waiting on the retry (${first.ms.toFixed(0)} ms)`)
+    t.match(first.body, '"value":"v2"', 'the stale copy: this request did not wait for the retry')
+    t.ok(first.ms < 1500, `answered in ${first.ms.toFixed(0)} ms`)
     let recovered = first
     const started = performance.now()
     while (!recovered.body.includes('"value":"v3"') && performance.now() - started < 3000) {

@@ -122,7 +122,7 @@ function backendProblems (config: Config, definitions: readonly BackendDefinitio
     const locators = typeof backend.locators === 'object' && backend.locators !== null ? backend.locators : {}
     for (const [layer, template] of Object.entries(locators)) {
       if (typeof template !== 'string') continue // the schema has reported it
-      if (!layers.includes(layer)) problems.push(`${formatPath(['backends', index, 'locators', layer])}: no such layer (layers: ${config.layers.join(', ')})`)
+      if (!layers.includes(layer)) problems.push(`${formatPath(['backends', index, 'locators', layer])}: no such layer (layers: ${layers.map(String).join(', ')})`)
       const ambiguous = ambiguousPlaceholders(template)
       if (ambiguous !== undefined) problems.push(`${formatPath(['backends', index, 'locators', layer])}: {${ambiguous[0]}} and {${ambiguous[1]}} need a separator ids cannot contain, such as "/" (else a-b + c and a + b-c share a locator)`)
       const unknown = unknownPlaceholders(template)
@@ -184,7 +184,8 @@ function knownKeys (definitions: readonly BackendDefinition<any>[]): Map<string,
  */
 export function applyEnvOverrides (document: Record<string, unknown>, env: NodeJS.ProcessEnv, keys: Map<string, string>): string[] {
   const problems: string[] = []
-  const overrides = Object.entries(env).filter(([name]) => name.startsWith('NFSS__')).sort(([a], [b]) => a.localeCompare(b))
+  // Numeric order for indexes (__2 before __10), so items append in turn.
+  const overrides = Object.entries(env).filter(([name]) => name.startsWith('NFSS__')).sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
   for (const [name, value] of overrides) {
     const segments = name.slice('NFSS__'.length).split('__').filter(s => s !== '')
     if (segments.length === 0 || value === undefined) continue
