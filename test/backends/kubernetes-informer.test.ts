@@ -387,18 +387,19 @@ if (kube !== undefined) {
   t.test('fresh: a quiet, healthy watch is not declared stale: without events or bookmarks a LIST re-confirms the state before the limit', async t => {
     const lists: string[] = []
     const seam = { ...fast, onRequest: (r: { verb: string, path: string }) => { if (r.verb === 'list') lists.push(r.path) } }
-    const { backend, namespace } = await fixedBackend({ staleLimitSeconds: 2 }, { seam })
+    // 3 s: a LIST every 1.5 s, each with 1.5 s to answer on a loaded CI machine.
+    const { backend, namespace } = await fixedBackend({ staleLimitSeconds: 3 }, { seam })
     const { locator, labels } = object(backend, uniqueIdentity())
     await cluster.createSecret(namespace, { name: uniqueName('quiet'), labels, data: { VALUE: 'quiet' } })
     await untilEntries(backend, locator, 1)
     const listsBefore = lists.length
     const started = Date.now()
     const outcomes: string[] = []
-    while (Date.now() - started < 5000) {
+    while (Date.now() - started < 6000) {
       outcomes.push(await read(backend, locator).then(r => `${String(r.entries.length)} entries`, (err: any) => String(err.code)))
       await new Promise(resolve => setTimeout(resolve, 20))
     }
-    t.same([...new Set(outcomes)], ['1 entries'], `${outcomes.length} reads over 5 s (2.5 times staleLimitSeconds) with no event: every one answered`)
+    t.same([...new Set(outcomes)], ['1 entries'], `${outcomes.length} reads over 6 s (twice staleLimitSeconds) with no event: every one answered`)
     t.ok(lists.length - listsBefore >= 3, `${lists.length - listsBefore} LISTs re-confirmed the state (one per half limit)`)
     t.ok(lists.length - listsBefore <= 7, 'and not many more')
   })
@@ -407,7 +408,7 @@ if (kube !== undefined) {
   t.test('stale: when the apiserver stops, the last state is served until staleLimitSeconds', async t => {
     const { logger, lines } = capturingLogger('info')
     const { backend, namespace } = await fixedBackend({}, { seam: fast, logger })
-    const limited = factory.create({ namespace, staleLimitSeconds: 1 }, { seam: fast })
+    const limited = factory.create({ namespace, staleLimitSeconds: 2 }, { seam: fast })
     const { locator, labels } = object(backend, uniqueIdentity())
     await cluster.createSecret(namespace, { name: uniqueName('last'), labels, data: { LAST: 'state' } })
     await untilEntries(backend, locator, 1)
@@ -419,7 +420,8 @@ if (kube !== undefined) {
     t.same((await read(backend, locator)).entries, [{ type: 'ENV', key: 'LAST', value: 'state' }], 'served from the last synced state')
     await t.resolves(backend.ready(AbortSignal.timeout(1000)), 'still ready')
     t.match(lines(), /serving the last synced state \(stale\) while retrying/)
-    await new Promise(resolve => setTimeout(resolve, Math.max(0, 1500 - (Date.now() - stoppedAt))))
+    // The last word from the apiserver came before stoppedAt, so 2 s after it the limit has passed.
+    await new Promise(resolve => setTimeout(resolve, Math.max(0, 2100 - (Date.now() - stoppedAt))))
     await t.rejects(read(limited, locator), { code: 'NFSS_STORE_UNAVAILABLE' }, 'past staleLimitSeconds a read fails (503), never empty')
     await t.rejects(limited.ready(AbortSignal.timeout(1000)), 'and readiness fails with it')
     t.same((await read(backend, locator)).entries.length, 1, 'the default limit (600 s) still serves')
