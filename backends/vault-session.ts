@@ -14,6 +14,10 @@ const RENEW_AT = 2 / 3
 const MIN_RETRY_MS = 1000
 // After a failed login, reads fail fast for this long instead of each trying a login of its own.
 const LOGIN_RETRY_AFTER_MS = 2000
+// Vault answers 403 to a dead token and to a path the policy denies alike, and a policy without
+// lookup-self (no default policy) cannot tell them apart: at most one login per this interval is
+// triggered by 403s, so denied reads cannot turn into a login per request.
+const REJECTION_LOGIN_EVERY_MS = 30_000
 // Answers to renew-self that refuse the token itself; any other failure is retried (retryLater).
 const REFUSED = new Set([400, 401, 403])
 
@@ -49,6 +53,7 @@ export class VaultSession {
   private readonly options: VaultSessionOptions
   private warnedNoRelogin = false
   private failedLogin: { error: StoreError, at: number } | undefined
+  private rejectionLoginAt: number | undefined
 
   constructor (options: VaultSessionOptions) {
     this.options = options
@@ -75,9 +80,13 @@ export class VaultSession {
     if (this.loggingIn !== undefined) return (await untilAborted(this.loggingIn, signal)).token
     const expired = this.lease?.expiresAt !== undefined && Date.now() >= this.lease.expiresAt
     if (!expired && await lookupSelf(this.options.http, rejected, signal) !== undefined) return undefined
+    // Another read may have started the login (or finished it) while this one looked the token up.
+    if (this.loggingIn !== undefined) return (await untilAborted(this.loggingIn, signal)).token
     if (this.lease?.token !== rejected && this.lease !== undefined) return await this.token(signal)
     // A literal token cannot be replaced: logging in again would only look it up once more.
     if (this.options.auth.method === 'token' && 'value' in this.options.auth.credential) return undefined
+    if (this.rejectionLoginAt !== undefined && Date.now() - this.rejectionLoginAt < REJECTION_LOGIN_EVERY_MS) return undefined
+    this.rejectionLoginAt = Date.now()
     this.lease = undefined
     return (await untilAborted(this.login(), signal)).token
   }

@@ -160,6 +160,22 @@ if (bao !== undefined) {
     t.match(lines(), /"status":403.*vault token renewal refused.*a literal token cannot be replaced/s)
   })
 
+  t.test('auth: a policy without lookup-self (no default policy): denied reads do not log in again each time', async t => {
+    // Vault answers 403 to a dead token and to a path the policy denies alike; lookup-self tells
+    // them apart only where the policy allows it.
+    await bao.root('POST', 'auth/approle/role/nfss-nodefault', { token_policies: [READ_POLICY], token_no_default_policy: true, token_ttl: '1h' })
+    const roleId = (await bao.root('GET', 'auth/approle/role/nfss-nodefault/role-id')).json.data.role_id as string
+    const secretId = (await bao.root('POST', 'auth/approle/role/nfss-nodefault/secret-id', {})).json.data.secret_id as string
+    const { backend, calls, logins } = create({ method: 'approle', roleId, secretId })
+    await readOk(backend, await seeded())
+    for (let i = 0; i < 5; i++) {
+      await t.rejects(callStore(backend, `northflank/${FORBIDDEN_PROJECT}/_shared`, 10_000), { code: 'NFSS_STORE_DENIED' })
+    }
+    // lookup-self is refused too, so the first denial may be a dead token: one login to find out;
+    // after it, denials are the policy for REJECTION_LOGIN_EVERY_MS (30 s).
+    t.equal(logins(), 2, 'five denied reads: the first login and one more, not one per read')
+  })
+
   t.test('auth: near the max TTL (renewal capped) the backend logs in again before the token dies', async t => {
     // nfss-short: token TTL 3 s, max TTL 6 s: the second renewal comes back capped.
     const { logger, lines } = capturingLogger()
