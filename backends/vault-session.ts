@@ -81,7 +81,8 @@ export class VaultSession {
     const expired = this.lease?.expiresAt !== undefined && Date.now() >= this.lease.expiresAt
     if (!expired && await lookupSelf(this.options.http, rejected, signal) !== undefined) return undefined
     // Another read may have started the login (or finished it) while this one looked the token up.
-    if (this.loggingIn !== undefined) return (await untilAborted(this.loggingIn, signal)).token
+    const joining: Promise<Lease> | undefined = this.loggingIn as Promise<Lease> | undefined // (reassigned during the await)
+    if (joining !== undefined) return (await untilAborted(joining, signal)).token
     if (this.lease?.token !== rejected && this.lease !== undefined) return await this.token(signal)
     // A literal token cannot be replaced: logging in again would only look it up once more.
     if (this.options.auth.method === 'token' && 'value' in this.options.auth.credential) return undefined
