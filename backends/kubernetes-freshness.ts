@@ -8,11 +8,11 @@
 // send them rarely or never, for example when the watch cache is off. So when no proof arrives for
 // half the limit, `onIdle` asks the watcher for a fresh LIST. On a healthy cluster that LIST
 // re-confirms the state well before the limit. On a dead connection it fails and the outage shows.
+// A wait longer than setTimeout's limit (MAX_TIMER_MS) is re-armed when it ends.
+import { MAX_TIMER_MS } from '../src/config/schema.js'
 
 /** A quiet cluster is re-listed at most this often, however small the limit. */
 export const MIN_REFRESH_MS = 1000
-/** setTimeout's longest delay: a longer wait is re-armed when it ends. */
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 export class Freshness {
   #provenAt: number | undefined

@@ -3,6 +3,7 @@
 // it selects become ENV entries (envFrom-like) or, with a mount-path annotation, FILE entries.
 // Strategy "informer" (default) serves reads from a watched in-memory copy; "list" LISTs per read.
 import { Type } from '@sinclair/typebox'
+import { MAX_TIMER_SECONDS } from '../src/config/schema.js'
 import { isStoreError, storeError } from '../src/errors.js'
 import { kubeStoreError, KubeApi, loadKubeConfig, type KubeSeam } from './kubernetes-client.js'
 import { DEFAULT_RETRY_DELAY_MS, DEFAULT_WATCH_TIMING, informerStrategy } from './kubernetes-informer.js'
@@ -22,7 +23,7 @@ const options = Type.Object({
   namespace: Type.String({ minLength: 1, default: DEFAULT_NAMESPACE, description: 'namespace template of every layer: fixed ("northflank") or per project ("nf-{projectId}")' }),
   namespaces: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }), { description: 'namespace template per layer, overriding namespace' })),
   managedLabel: Type.String({ minLength: 1, default: DEFAULT_MANAGED_LABEL, description: 'label selector every Secret read must also match (the informer\'s filter)' }),
-  staleLimitSeconds: Type.Number({ minimum: 2, maximum: 2_147_483, default: 600, description: 'informer: seconds after the apiserver\'s last word (LIST, event, bookmark) that the Secrets in memory are still served; under ~120 s a quiet cluster is re-listed every limit/2' })
+  staleLimitSeconds: Type.Number({ minimum: 2, maximum: MAX_TIMER_SECONDS, default: 600, description: 'informer: seconds after the apiserver\'s last word (LIST, event, bookmark) that the Secrets in memory are still served; under ~120 s a quiet cluster is re-listed every limit/2' })
 })
 
 type KubernetesOptions = typeof options

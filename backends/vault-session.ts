@@ -3,13 +3,12 @@
 // refused or the token nears its max TTL, and replace a token Vault has stopped accepting.
 // Requests never log in by themselves unless there is no live token.
 import type { Logger } from 'pino'
+import { MAX_TIMER_MS } from '../src/config/schema.js'
 import { isStoreError, storeError, storeErrorKind, type StoreError } from '../src/errors.js'
 import { describeAuth, expiryOf, logIn, lookupSelf, type Auth, type AuthDescription, type Lease } from './vault-auth.js'
 import { answerError, type VaultHttp } from './vault-http.js'
 
-// setTimeout takes at most 2^31-1 ms; a longer wait would fire at once. Renewing a very long
-// token early is harmless.
-const MAX_TIMER_MS = 2 ** 31 - 1
+// Waits are capped at setTimeout's limit (MAX_TIMER_MS): renewing a very long token early is harmless.
 const RENEW_AT = 2 / 3
 const MIN_RETRY_MS = 1000
 // After a failed login, reads fail fast for this long instead of each trying a login of its own.

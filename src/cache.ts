@@ -24,9 +24,12 @@ interface Stored {
   failedAt?: number
 }
 
+/** How one layer read went: its cache status, or error (the read failed). */
+export type CacheReadOutcome = CacheStatus | 'error'
+
 export interface CacheEvents {
-  /** One per read: hit, miss, coalesced, stale, off, or error (the read failed). */
-  onRead?: (backend: string, status: CacheStatus | 'error') => void
+  /** One per read. */
+  onRead?: (backend: string, outcome: CacheReadOutcome) => void
   /** A stale copy was served because the store failed. */
   onStale?: (backend: string, locator: string, ageMs: number, error: unknown) => void
 }

@@ -2,8 +2,7 @@
 // Per-request counts are kept as plain numbers and handed to prom-client when /metrics is
 // scraped: prom-client hashes the label object on every inc(), which showed in the profile.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { LocatorCache } from './cache.js'
-import type { CacheStatus } from './resolver.js'
+import type { CacheReadOutcome, LocatorCache } from './cache.js'
 
 export type StoreOutcome = 'found' | 'not_found' | 'denied' | 'unavailable' | 'malformed'
 
@@ -11,7 +10,7 @@ export interface Metrics {
   registry: Registry
   request: (status: number, seconds: number) => void
   storeCall: (backend: string, outcome: StoreOutcome, seconds: number) => void
-  cacheRead: (backend: string, status: CacheStatus | 'error') => void
+  cacheRead: (backend: string, outcome: CacheReadOutcome) => void
   invalidEntry: (backend: string, locator: string, key: string) => void
   watchCaches: (caches: Map<string, LocatorCache>) => void
 }

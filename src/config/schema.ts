@@ -1,8 +1,9 @@
 // The one config schema; the Config type derives from it. Key names of PRODUCT.md are fixed.
 import { Type, type Static } from '@sinclair/typebox'
 
-/** setTimeout's limit (2^31 - 1 ms): a longer delay fires at once, with only a warning. */
-export const MAX_TIMER_SECONDS = 2_147_483
+/** setTimeout's limit: a longer delay fires at once, with only a warning. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+export const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000)
 const Seconds = (def: number, description: string) => Type.Number({ minimum: 0, maximum: MAX_TIMER_SECONDS, default: def, description })
 const Timeout = (def: number, description: string) => Type.Number({ exclusiveMinimum: 0, maximum: MAX_TIMER_SECONDS, default: def, description })
 
