@@ -8,7 +8,7 @@
 // lru-cache bounds the entries; the rest is here because lru-cache's fetch() does not tell
 // coalesced callers that they got a stale copy, nor why.
 import { LRUCache } from 'lru-cache'
-import type { Backend, ReadResult } from '../backends/port.js'
+import type { Backend, ReadResult } from './store/port.js'
 import type { CacheStatus, StoreReader } from './resolver.js'
 
 export interface CacheSettings {

@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { createBackends } from '../backends/registry.js'
+import { backendDefinitions } from '../backends/registry.js'
+import { createBackends } from './create-backends.js'
 import { loadConfig, type LoadedConfig } from './config/load.js'
 import { isValidId, type Identity } from './core/identity.js'
 import { createLogger } from './logger.js'
@@ -102,7 +103,7 @@ async function resolve (flags: Flags): Promise<number> {
   const loaded = requireConfig(flags)
   const identity = identityFrom(flags)
   const logger = createLogger('warn')
-  const backends = await createBackends(loaded.config.backends, { logger, baseDir: loaded.baseDir, layers: loaded.config.layers })
+  const backends = await createBackends(loaded.config.backends, { logger, baseDir: loaded.baseDir, layers: loaded.config.layers }, backendDefinitions)
   try {
     const resolver = createResolver(loaded.config.layers, backends, directReader(storeTimeouts(loaded.config)))
     const { answer, reads } = await resolver.resolve(identity, loaded.config.server.requestTimeoutSeconds * 1000)
@@ -126,7 +127,7 @@ async function resolve (flags: Flags): Promise<number> {
 async function check (flags: Flags): Promise<number> {
   const loaded = requireConfig(flags)
   process.stdout.write(`config ok: ${loaded.config.backends.length} backend(s), layers ${loaded.config.layers.join(' -> ')}\n`)
-  const backends = await createBackends(loaded.config.backends, { logger: createLogger('warn'), baseDir: loaded.baseDir, layers: loaded.config.layers })
+  const backends = await createBackends(loaded.config.backends, { logger: createLogger('warn'), baseDir: loaded.baseDir, layers: loaded.config.layers }, backendDefinitions)
   let failed = 0
   for (const backend of backends) {
     try {

@@ -1,7 +1,7 @@
 // The ops listener, on its own port: /healthz, /readyz, /metrics. Never the secret route.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import type { Backend } from '../backends/port.js'
+import type { Backend } from './store/port.js'
 import type { Metrics } from './metrics.js'
 
 export interface OpsOptions {

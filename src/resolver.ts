@@ -1,11 +1,12 @@
 // identity -> layers -> locators per backend -> read (in parallel; validated per store read) -> merge.
 // Knows stores only through the Backend port; the cache plugs in as the StoreReader.
-import type { Backend, ReadResult } from '../backends/port.js'
+import type { Backend, ReadResult } from './store/port.js'
 import type { InvalidEntry, Source } from './core/entries.js'
 import type { Identity } from './core/identity.js'
 import { LRUCache } from 'lru-cache'
 import { mergeLayers, type LayerRead, type ResolvedEntry } from './core/merge.js'
-import { DeadlineExceeded, type StoreError } from './errors.js'
+import { DeadlineExceeded } from './errors.js'
+import type { StoreError } from './store/errors.js'
 import { asStoreError } from './store-call.js'
 
 export type CacheStatus = 'off' | 'hit' | 'miss' | 'coalesced' | 'stale'

@@ -3,14 +3,16 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import type { Backend, BackendDefinition } from '../backends/port.js'
-import { backendDefinitions, createBackends } from '../backends/registry.js'
+import type { Backend, BackendDefinition } from './store/port.js'
+import { backendDefinitions } from '../backends/registry.js'
+import { createBackends } from './create-backends.js'
 import { buildApp, type Transport } from './app.js'
 import type { LoadedConfig } from './config/load.js'
 import type { StoreReader } from './resolver.js'
 import { cachedReader, type StoreCall } from './cache.js'
 import type { BackendConfig, Config } from './config/schema.js'
-import { storeErrorKind, type StoreError } from './errors.js'
+import { DEFAULT_CALL_TIMEOUT_SECONDS } from './core/limits.js'
+import { storeErrorKind, type StoreError } from './store/errors.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { buildOpsApp } from './ops.js'
 import { callStore } from './store-call.js'
@@ -36,7 +38,7 @@ export interface ServiceOptions {
 /** Each backend's per-call timeout, from its config. */
 export function storeTimeouts (config: Config): (backend: Backend) => number {
   const seconds = new Map(config.backends.map(b => [b.name, b.timeoutSeconds]))
-  return backend => (seconds.get(backend.name) ?? 5) * 1000
+  return backend => (seconds.get(backend.name) ?? DEFAULT_CALL_TIMEOUT_SECONDS) * 1000
 }
 
 export function directReader (timeoutMsOf: (backend: Backend) => number): StoreReader {

@@ -1,7 +1,7 @@
 // One call to a store: bounded by the backend's timeout, every failure a typed store error.
-import type { Backend, ReadResult } from '../backends/port.js'
+import type { Backend, ReadResult } from './store/port.js'
 import { partitionValid } from './core/validate.js'
-import { isStoreError, storeError, type StoreError } from './errors.js'
+import { isStoreError, storeError, type StoreError } from './store/errors.js'
 
 /**
  * Anything a backend throws that is not already a store error becomes "unavailable".

@@ -1,17 +1,24 @@
 // Every cache rule, with the counting test backend: as a unit with a fake clock, and
 // through the running service over HTTP.
 import t from 'tap'
-import type { Backend } from '../backends/port.js'
+import type { Backend } from '../src/store/port.js'
 import { LocatorCache } from '../src/cache.js'
 import { createResolver } from '../src/resolver.js'
 import { callStore } from '../src/store-call.js'
 import { countingDefinition, countingStore } from './helpers/counting-backend.js'
 import { capturingLogger, silentLogger } from './helpers/logger.js'
 import { startTestService } from './helpers/service.js'
+import { storeContext } from './backends/kit.js'
+
+function countingBackend (store: ReturnType<typeof countingStore>): Backend {
+  const definition = countingDefinition(store)
+  const config = { name: 'c', type: 'counting' }
+  return definition.create(config as never, storeContext(definition, config, { logger: silentLogger(), baseDir: '.', layers: ['global', 'project', 'object'] })) as Backend
+}
 
 function unit (settings = { ttl: 30, staleIfError: 600, maxEntries: 100 }) {
   const store = countingStore()
-  const backend = countingDefinition(store).create({ name: 'c', type: 'counting' } as never, { logger: silentLogger(), baseDir: '.', layers: [] }) as Backend
+  const backend = countingBackend(store)
   let now = 1_000_000
   const cache = new LocatorCache(backend, settings, async (b, locator) => await callStore(b, locator, 1000), () => now)
   return { store, cache, advance: (ms: number) => { now += ms } }
@@ -111,7 +118,7 @@ t.test('an outage stays in the log: each failed background retry (once per ttl) 
 
 t.test('a store call that throws synchronously does not block its locator for good', async t => {
   const store = countingStore()
-  const backend = countingDefinition(store).create({ name: 'c', type: 'counting' } as never, { logger: silentLogger(), baseDir: '.', layers: [] }) as Backend
+  const backend = countingBackend(store)
   let calls = 0
   const cache = new LocatorCache(backend, { ttl: 30, staleIfError: 600, maxEntries: 10 }, (b, locator) => {
     if (++calls === 1) throw new Error('thrown before any promise')

@@ -186,7 +186,8 @@ t.test('a locator template that could map two identities to one locator is refus
     env: {},
     document: { ...structuredClone(minimal), backends: [{ name: 'local', type: 'file', locators: { object: 'teams/{projectId}-{nfObjectId}' } }] }
   }))
-  t.match(message, 'backends[0].locators.object: {projectId} and {nfObjectId} need a separator ids cannot contain')
+  t.match(message, 'backends[0]: tenant isolation: backends[0].locators.object ("teams/{projectId}-{nfObjectId}") renders')
+  t.match(message, /for two identities: layer object for \{projectId: [^}]+\} and for \{projectId: [^}]+\}/)
 })
 
 t.test('layers of the wrong type next to backend locators: a config error, not a TypeError', async t => {

@@ -5,9 +5,10 @@ import { dirname, resolve } from 'node:path'
 import { Type, type TObject } from '@sinclair/typebox'
 import { Ajv, type ErrorObject } from 'ajv'
 import { parse, YAMLParseError } from 'yaml'
-import { backendDefinitions, definitionFor } from '../../backends/registry.js'
-import type { BackendDefinition } from '../../backends/port.js'
-import { ambiguousPlaceholders, unknownPlaceholders } from '../core/locator.js'
+import { backendDefinitions } from '../../backends/registry.js'
+import { definitionFor } from '../create-backends.js'
+import type { BackendDefinition } from '../store/port.js'
+import { compileLocators, locatorKeyProblems } from '../store/templates.js'
 import { ConfigInvalid } from '../errors.js'
 import { BackendBaseSchema, ConfigSchema, type Config } from './schema.js'
 
@@ -97,6 +98,7 @@ function backendProblems (config: Config, definitions: readonly BackendDefinitio
   config.backends.forEach((backend, index) => {
     const at = (key: string, problem: string): string => `${formatPath(['backends', index, key])}: ${problem}`
     if (typeof backend !== 'object' || backend === null) return
+    const problemsBefore = problems.length
     if (names.has(backend.name)) problems.push(at('name', `"${backend.name}" is used twice`))
     names.add(backend.name)
     let definition: BackendDefinition<any>
@@ -118,15 +120,12 @@ function backendProblems (config: Config, definitions: readonly BackendDefinitio
     if (typeof backend.timeoutSeconds === 'number' && typeof deadline === 'number' && backend.timeoutSeconds >= deadline) {
       problems.push(at('timeoutSeconds', `must be below server.requestTimeoutSeconds (${deadline})`))
     }
-    const layers: unknown[] = Array.isArray(config.layers) ? config.layers : []
-    const locators = typeof backend.locators === 'object' && backend.locators !== null ? backend.locators : {}
-    for (const [layer, template] of Object.entries(locators)) {
-      if (typeof template !== 'string') continue // the schema has reported it
-      if (!layers.includes(layer)) problems.push(`${formatPath(['backends', index, 'locators', layer])}: no such layer (layers: ${layers.map(String).join(', ')})`)
-      const ambiguous = ambiguousPlaceholders(template)
-      if (ambiguous !== undefined) problems.push(`${formatPath(['backends', index, 'locators', layer])}: {${ambiguous[0]}} and {${ambiguous[1]}} need a separator ids cannot contain, such as "/" (else a-b + c and a + b-c share a locator)`)
-      const unknown = unknownPlaceholders(template)
-      if (unknown.length > 0) problems.push(`${formatPath(['backends', index, 'locators', layer])}: unknown placeholder {${unknown.join('}, {')}} (use {projectId}, {nfObjectId}, {nfObjectType})`)
+    if (!Array.isArray(config.layers)) return
+    // Templates are parsed and proven isolated only for a backend whose other keys are valid.
+    if (problems.length > problemsBefore) problems.push(...locatorKeyProblems(backend, index, config.layers))
+    else {
+      const compiled = compileLocators(definition, backend, index, config.layers)
+      if ('problems' in compiled) problems.push(...compiled.problems)
     }
   })
   return problems

@@ -1,9 +1,7 @@
 // The one config schema; the Config type derives from it. Key names of PRODUCT.md are fixed.
 import { Type, type Static } from '@sinclair/typebox'
+import { DEFAULT_CALL_TIMEOUT_SECONDS, MAX_TIMER_SECONDS } from '../core/limits.js'
 
-/** setTimeout's limit: a longer delay fires at once, with only a warning. */
-export const MAX_TIMER_MS = 2 ** 31 - 1
-export const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000)
 const Seconds = (def: number, description: string) => Type.Number({ minimum: 0, maximum: MAX_TIMER_SECONDS, default: def, description })
 const Timeout = (def: number, description: string) => Type.Number({ exclusiveMinimum: 0, maximum: MAX_TIMER_SECONDS, default: def, description })
 
@@ -17,7 +15,7 @@ export const BackendBaseSchema = Type.Object({
   name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'unique; used in logs, metrics and resolve output' }),
   type: Type.String({ minLength: 1 }),
   locators: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }), { description: 'locator template per layer' })),
-  timeoutSeconds: Timeout(5, 'per store call; must be below server.requestTimeoutSeconds'),
+  timeoutSeconds: Timeout(DEFAULT_CALL_TIMEOUT_SECONDS, 'per store call; must be below server.requestTimeoutSeconds'),
   cache: CacheSchema
 }, { additionalProperties: true })
 

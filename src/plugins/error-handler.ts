@@ -3,7 +3,8 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { isStoreError } from '../errors.js'
+import { STORE_ERROR_STATUS } from '../errors.js'
+import { isStoreError } from '../store/errors.js'
 import { TokenRefused } from './verify-jwt.js'
 
 const REALM = 'Bearer realm="nf-secret-source"'
@@ -20,7 +21,7 @@ async function errorHandler (app: FastifyInstance): Promise<void> {
     if (isStoreError(err)) {
       request.log.error({ backend: err.backend, layer: err.layer, locator: err.locator, code: err.code, detail: err.message }, 'store read failed')
       request.auditNote = `${err.code} ${err.backend ?? ''}/${err.layer ?? ''}`
-      return reply.code(503).send({ error: 'Service Unavailable', code: err.code, message: `backend "${err.backend ?? '?'}" could not read layer "${err.layer ?? '?'}"` })
+      return reply.code(STORE_ERROR_STATUS).send({ error: 'Service Unavailable', code: err.code, message: `backend "${err.backend ?? '?'}" could not read layer "${err.layer ?? '?'}"` })
     }
     if (err.code === 'NFSS_INVALID_ENTRIES' || err.code === 'NFSS_DEADLINE_EXCEEDED') {
       request.log.error({ code: err.code }, err.message)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ambiguousPlaceholders, DEFAULT_TEMPLATES, layerTemplates, renderTemplate, unknownPlaceholders } from '../../src/core/locator.js'
+import { claimsOf, DEFAULT_TEMPLATES, locatorOf, parseTemplate, renderParts, renderTemplate, unknownPlaceholders, type IdForm } from '../../src/core/locator.js'
 
 const identity = { projectId: 'proj', nfObjectId: 'api', nfObjectType: 'job' }
 
@@ -9,13 +9,20 @@ t.test('templates fill the three claims', async t => {
   t.equal(renderTemplate('{projectId}', identity, id => id.toUpperCase()), 'PROJ', 'escape applies per id')
 })
 
+t.test('parsed templates render what renderTemplate renders, with the form\'s escape per placeholder', async t => {
+  const parts = parseTemplate('x/{projectId}/{nfObjectType}/{nfObjectId}')
+  t.same(claimsOf(parts), ['projectId', 'nfObjectType', 'nfObjectId'])
+  t.equal(renderParts(parts, identity), 'x/proj/job/api')
+  const upper: IdForm = { name: 'upper', escape: id => id.toUpperCase(), language: { first: 'A', middle: 'A', last: 'A', minLength: 1, maxLength: 1 }, unescape: () => undefined }
+  t.equal(renderParts(parseTemplate('{projectId}-x', upper), identity), 'PROJ-x')
+  const locate = locatorOf([{ layer: 'object', text: 'o/{nfObjectId}', paths: [], parts: parseTemplate('o/{nfObjectId}') }])
+  t.equal(locate('object', identity), 'o/api')
+  t.equal(locate('project', identity), undefined, 'a layer without a template is not read')
+})
+
 t.test('unknown placeholders are found for the config check', async t => {
   t.same(unknownPlaceholders('a/{projectId}/{project}/{}'), ['project', ''])
   t.same(unknownPlaceholders(DEFAULT_TEMPLATES.object as string), [])
-})
-
-t.test('configured templates override defaults per layer', async t => {
-  t.same(layerTemplates({ object: 'o/{nfObjectId}', extra: 'e' }, DEFAULT_TEMPLATES), { ...DEFAULT_TEMPLATES, object: 'o/{nfObjectId}', extra: 'e' })
 })
 
 t.test('default templates are injective: distinct ids never share a locator, and layers never overlap', async t => {
@@ -36,17 +43,4 @@ t.test('default templates are injective: distinct ids never share a locator, and
   }
   t.notOk(seen.has(DEFAULT_TEMPLATES.global as string), 'global locator is never a project or object locator')
   t.pass(`${seen.size} distinct locators`)
-})
-
-t.test('tenant isolation: placeholders joined by id characters are ambiguous (a-b/c vs a/b-c)', async t => {
-  t.same(ambiguousPlaceholders('teams/{projectId}-{nfObjectId}'), ['projectId', 'nfObjectId'])
-  t.same(ambiguousPlaceholders('teams/{projectId}{nfObjectId}'), ['projectId', 'nfObjectId'])
-  t.same(ambiguousPlaceholders('t/{projectId}/x.{nfObjectType}_{nfObjectId}'), ['nfObjectType', 'nfObjectId'])
-  t.equal(ambiguousPlaceholders('northflank/{projectId}/{nfObjectId}'), undefined)
-  t.equal(ambiguousPlaceholders('nf-{projectId}:{nfObjectId}'), undefined, '":" cannot be in an id')
-  t.equal(ambiguousPlaceholders('northflank/{projectId}/_shared'), undefined)
-  // The collision it prevents, shown with the renderer itself:
-  const a = renderTemplate('teams/{projectId}-{nfObjectId}', { projectId: 'a-b', nfObjectId: 'c', nfObjectType: 'service' })
-  const b = renderTemplate('teams/{projectId}-{nfObjectId}', { projectId: 'a', nfObjectId: 'b-c', nfObjectType: 'service' })
-  t.equal(a, b)
 })

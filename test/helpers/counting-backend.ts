@@ -2,10 +2,10 @@
 // calls per locator, and can be told to fail, hang or slow down. It exists to prove the
 // cache, timeout and error rules; real stores are tested against real servers.
 import { Type } from '@sinclair/typebox'
-import type { Backend, BackendDefinition, ReadResult } from '../../backends/port.js'
+import type { Backend, BackendDefinition, ReadResult } from '../../src/store/port.js'
 import { parseDocument } from '../../src/core/document.js'
-import { DEFAULT_TEMPLATES, renderTemplate } from '../../src/core/locator.js'
-import { storeError, type StoreErrorKind } from '../../src/errors.js'
+import { DEFAULT_TEMPLATES } from '../../src/core/locator.js'
+import { storeError, type StoreErrorKind } from '../../src/store/errors.js'
 
 export interface CountingStore {
   documents: Map<string, Record<string, unknown>>
@@ -42,12 +42,13 @@ export function countingDefinition (store: CountingStore, type = 'counting'): Ba
   return {
     type,
     options: Type.Object({}),
-    create (config): Backend {
+    locators: { defaults: DEFAULT_TEMPLATES },
+    create (config, { locate }): Backend {
       return {
         name: config.name,
         type,
         servesFromMemory: store.servesFromMemory,
-        locate: (layer, identity) => DEFAULT_TEMPLATES[layer] === undefined ? undefined : renderTemplate(DEFAULT_TEMPLATES[layer] as string, identity),
+        locate,
         async read (locator, signal): Promise<ReadResult> {
           store.calls.set(locator, (store.calls.get(locator) ?? 0) + 1)
           store.onRead?.(locator)

@@ -1,6 +1,6 @@
 // Starts the real service (config loader, registry, Fastify, listener) on 127.0.0.1:<free port>.
 import type { Logger } from 'pino'
-import type { BackendDefinition } from '../../backends/port.js'
+import type { BackendDefinition } from '../../src/store/port.js'
 import { loadConfig } from '../../src/config/load.js'
 import type { Identity } from '../../src/core/identity.js'
 import { startService, type Service } from '../../src/server.js'

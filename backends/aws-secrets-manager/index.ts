@@ -1,0 +1,100 @@
+// type: aws-secrets-manager — one secret per layer; its SecretString is a secret document
+// (JSON), the same map the file backend keeps in YAML. One GetSecretValue per layer.
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  ListSecretsCommand,
+  SecretsManagerClient,
+  type GetSecretValueCommandOutput
+} from '@aws-sdk/client-secrets-manager'
+import { Type } from '@sinclair/typebox'
+import { parseDocument } from '../../src/core/document.js'
+import { DEFAULT_TEMPLATES } from '../../src/core/locator.js'
+import { storeError } from '../../src/store/errors.js'
+import { alphabetProblem } from '../../src/store/templates.js'
+import { awsClientConfig, awsOptions, awsStoreError, errorName, type AwsSeam } from '../aws/client.js'
+import type { Backend, BackendContext, BackendDefinition, ReadResult } from '../../src/store/port.js'
+
+const options = Type.Object({
+  ...awsOptions,
+  versionStage: Type.String({ minLength: 1, maxLength: 256, default: 'AWSCURRENT', description: 'staging label of the version to serve' })
+})
+
+// Secrets Manager names: ASCII letters, digits and /_+=.@- ; at most 512 characters.
+const SECRET_NAME_ALPHABET = /^[A-Za-z0-9/_+=.@-]{1,512}$/
+
+/** A secret being deleted (in its recovery window) reads as InvalidRequestException. */
+function isDeleted (err: unknown): boolean {
+  return errorName(err) === 'InvalidRequestException' && /marked (for )?delet/i.test((err as Error).message ?? '')
+}
+
+type SecretsManagerOptions = typeof options
+
+export function createSecretsManagerBackend (config: Parameters<BackendDefinition<SecretsManagerOptions>['create']>[0], context: BackendContext, seam: AwsSeam<SecretsManagerClient> = {}): Backend {
+  const client = new SecretsManagerClient(awsClientConfig(config, seam))
+  seam.observe?.(client)
+  const { logger, locate } = context
+  const globalTemplate = context.templates.find(t => t.layer === 'global')?.text
+
+  async function fetchSecret (name: string, signal: AbortSignal): Promise<GetSecretValueCommandOutput | undefined> {
+    try {
+      return await client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: config.versionStage }), { abortSignal: signal })
+    } catch (err) {
+      if (errorName(err) === 'ResourceNotFoundException' || isDeleted(err)) return undefined
+      throw awsStoreError(err, `GetSecretValue ${name}`)
+    }
+  }
+
+  function documentOf (name: string, secret: GetSecretValueCommandOutput): ReadResult {
+    if (secret.SecretString === undefined) {
+      const why = secret.SecretBinary === undefined ? 'has no value' : 'holds SecretBinary; store the secret document as SecretString (JSON)'
+      logger.warn({ secret: name }, `secret ${why}: layer refused`)
+      throw storeError('malformed', `secret ${name} ${why}`)
+    }
+    let document: unknown
+    try {
+      document = JSON.parse(secret.SecretString)
+    } catch {
+      // JSON.parse messages quote the text around the error, which is secret.
+      throw storeError('malformed', `secret ${name} is not a JSON secret document`)
+    }
+    const parsed = parseDocument(document)
+    if (!parsed.ok) throw storeError('malformed', `secret ${name}: ${parsed.reason}`)
+    return { found: true, entries: parsed.entries, invalid: parsed.invalid }
+  }
+
+  // Readiness: DescribeSecret on the global secret needs only a permission the reads need anyway
+  // (scoped to the prefix); "not found" proves the credentials work. Templated globals fall back
+  // to ListSecrets, which IAM cannot scope to a prefix.
+  const probeName = globalTemplate !== undefined && !globalTemplate.includes('{') ? globalTemplate : undefined
+
+  return {
+    name: config.name,
+    type: 'aws-secrets-manager',
+    locate,
+    async read (locator, signal) {
+      signal.throwIfAborted()
+      const secret = await fetchSecret(locator, signal)
+      return secret === undefined ? { found: false } : documentOf(locator, secret)
+    },
+    async ready (signal) {
+      try {
+        if (probeName !== undefined) await client.send(new DescribeSecretCommand({ SecretId: probeName }), { abortSignal: signal })
+        else await client.send(new ListSecretsCommand({ MaxResults: 1 }), { abortSignal: signal })
+      } catch (err) {
+        if (errorName(err) === 'ResourceNotFoundException') return
+        throw awsStoreError(err, `${probeName === undefined ? 'ListSecrets' : `DescribeSecret ${probeName}`} (readiness)`)
+      }
+    },
+    async close () {
+      client.destroy()
+    }
+  }
+}
+
+export const secretsManagerDefinition: BackendDefinition<SecretsManagerOptions> = {
+  type: 'aws-secrets-manager',
+  options,
+  locators: { defaults: DEFAULT_TEMPLATES, check: template => alphabetProblem(template, SECRET_NAME_ALPHABET) },
+  create: (config, context) => createSecretsManagerBackend(config, context)
+}
