@@ -204,3 +204,15 @@ t.test('overrides append list items in numeric order (__2 before __10)', async t
   t.equal(config.auth.secrets.length, 12)
   t.equal(config.auth.secrets[11], `${SECRET}-11`)
 })
+
+t.test('a store\'s own config problem found when it is built is NFSS_CONFIG_INVALID naming backends[i].key, no stack', async t => {
+  const { createBackends } = await import('../src/create-backends.js')
+  const { backendDefinitions } = await import('../backends/registry.js')
+  const { silentLogger } = await import('./helpers/logger.js')
+  const { config } = loadConfig({
+    document: { ...structuredClone(minimal), backends: [minimal.backends[0], { name: 'bao', type: 'vault', address: 'http://127.0.0.1:1', auth: { method: 'token', token: 'x' }, tls: { cert: 'client.pem' } }] },
+    env: {}
+  })
+  const err = await createBackends(config.backends, { logger: silentLogger(), baseDir: '.', layers: config.layers }, backendDefinitions).catch((e: Error) => e)
+  t.match(err, { code: 'NFSS_CONFIG_INVALID', message: /backends\[1\]\.tls: needs both cert and key, or neither/ })
+})

@@ -16,7 +16,7 @@ import t, { type Test } from 'tap'
 import { parse, parseAllDocuments, stringify } from 'yaml'
 import { backendDefinitions } from '../../backends/registry.js'
 import { loadConfig } from '../../src/config/load.js'
-import { cacheDir, isCI, repoRoot } from '../servers/common.js'
+import { cacheDir, repoRoot, suiteCanRun } from '../servers/common.js'
 import { kubeApiserverUnavailable, startKubeApiserver, type KubeApiserver } from '../servers/kube-apiserver.js'
 
 const helmBin = join(cacheDir, 'bin', 'helm')
@@ -91,14 +91,7 @@ function configOf (objects: Obj[]): Obj {
 }
 
 const helmMissing = existsSync(helmBin) ? undefined : `${helmBin} is missing: scripts/provision-helm.sh builds it (go install helm.sh/helm/v3/cmd/helm)`
-if (helmMissing !== undefined) {
-  if (isCI) {
-    t.fail(`helm chart suite cannot run under CI: ${helmMissing}`)
-  } else {
-    console.error(`!!! SKIPPING helm chart suite: ${helmMissing}`)
-    t.plan(0, `helm unavailable: ${helmMissing}`)
-  }
-} else {
+if (suiteCanRun(t, 'helm chart suite', helmMissing)) {
   t.comment(helm(['version', '--short']).stdout.trim())
 
   t.test('helm lint --strict: default values and every example', async t => {
@@ -204,14 +197,7 @@ if (helmMissing !== undefined) {
     }
   })
 
-  const apiUnavailable = kubeApiserverUnavailable()
-  if (apiUnavailable !== undefined) {
-    if (isCI) t.fail(`chart dry-run against kube-apiserver cannot run under CI: ${apiUnavailable}`)
-    else {
-      console.error(`!!! SKIPPING chart dry-run against kube-apiserver: ${apiUnavailable}`)
-      t.test(`chart dry-run against kube-apiserver: ${apiUnavailable}`, { skip: apiUnavailable }, async () => {})
-    }
-  } else {
+  if (suiteCanRun(t, 'chart dry-run against kube-apiserver', kubeApiserverUnavailable())) {
     t.test('the apiserver accepts every rendered object (server-side dry run, strict field validation)', async t => {
       const started = Date.now()
       const kube = await startKubeApiserver()

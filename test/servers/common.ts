@@ -64,10 +64,39 @@ export async function stopProcess (child: ChildProcess | undefined): Promise<voi
   clearTimeout(timer)
 }
 
+/** What suiteCanRun() needs of a tap test. */
+export interface SuiteHost {
+  fail: (message: string) => unknown
+  test: (name: string, options: { skip: string }, fn: () => void) => unknown
+}
+
 /**
- * Why a store suite cannot run here, or undefined when it can. Locally a missing
- * prerequisite skips the suite with one loud line; under CI=true it is a failure.
+ * The one rule for a test server that cannot run here: under CI=true a failure with the reason;
+ * locally one loud line and a skipped test. True when the suite can run.
  */
+export function suiteCanRun (t: SuiteHost, suite: string, reason: string | undefined): boolean {
+  if (reason === undefined) return true
+  if (isCI) {
+    t.fail(`${suite}: required under CI=true, cannot run: ${reason}`)
+  } else {
+    process.stderr.write(`\n*** SKIPPING ${suite}: ${reason} ***\n\n`)
+    t.test(suite, { skip: reason }, () => {})
+  }
+  return false
+}
+
+/** Starts a test server for a suite under suiteCanRun()'s rule: a failed start counts as a reason too. */
+export async function startForSuite<T> (t: SuiteHost, suite: string, reason: string | undefined, start: () => Promise<T>): Promise<T | undefined> {
+  if (!suiteCanRun(t, suite, reason)) return undefined
+  try {
+    return await start()
+  } catch (err) {
+    suiteCanRun(t, suite, (err as Error).message)
+    return undefined
+  }
+}
+
+/** Why a store suite cannot run here (missing prerequisites), or undefined when it can. */
 export function unavailableReason (prerequisites: Array<[ok: boolean, why: string]>): string | undefined {
   const missing = prerequisites.filter(([ok]) => !ok).map(([, why]) => why)
   return missing.length === 0 ? undefined : missing.join('; ')

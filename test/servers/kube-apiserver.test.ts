@@ -1,18 +1,10 @@
 // Smoke test of the real kube-apiserver test server: namespace + Secret CRUD, label selectors,
 // and a 403 for the user without RBAC bindings.
 import t from 'tap'
-import { isCI } from './common.js'
+import { suiteCanRun } from './common.js'
 import { kubeApiserverUnavailable, startKubeApiserver } from './kube-apiserver.js'
 
-const unavailable = kubeApiserverUnavailable()
-if (unavailable !== undefined) {
-  if (isCI) {
-    t.fail(`kube-apiserver suite cannot run under CI: ${unavailable}`)
-  } else {
-    console.error(`!!! SKIPPING kube-apiserver suite: ${unavailable}`)
-    t.plan(0, `kube-apiserver unavailable: ${unavailable}`) // the whole file is reported as skipped
-  }
-} else {
+if (suiteCanRun(t, 'kube-apiserver smoke', kubeApiserverUnavailable())) {
   t.test('kube-apiserver smoke', async t => {
     const started = Date.now()
     const kube = await startKubeApiserver()

@@ -5,7 +5,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
-import { cacheDir, freePort, isCI, repoRoot, startProcess, stopProcess, unavailableReason, waitUntil, runProvisionScript } from './common.js'
+import { cacheDir, freePort, repoRoot, startForSuite, startProcess, stopProcess, unavailableReason, waitUntil, runProvisionScript, type SuiteHost } from './common.js'
 
 export const motoVenv = join(cacheDir, 'moto-venv')
 const motoServerBinary = join(motoVenv, 'bin', 'moto_server')
@@ -184,24 +184,7 @@ export function useMotoCredentials (): void {
   process.env.AWS_EC2_METADATA_DISABLED = 'true'
 }
 
-/**
- * Starts moto for a suite. Locally a missing prerequisite skips it with one loud line;
- * under CI=true it is a test failure with the reason.
- */
-export async function startMotoForSuite (t: { fail: (m: string) => void, test: (n: string, o: { skip: string }, f: () => void) => unknown }, suite: string): Promise<MotoServer | undefined> {
-  let reason = motoUnavailable()
-  if (reason === undefined) {
-    try {
-      return await startMoto({ name: `moto-${suite}` })
-    } catch (err) {
-      reason = (err as Error).message
-    }
-  }
-  if (isCI) {
-    t.fail(`${suite}: moto is required under CI=true: ${reason}`)
-  } else {
-    process.stderr.write(`\n*** SKIPPING ${suite}: ${reason} ***\n\n`)
-    t.test(suite, { skip: reason }, () => {})
-  }
-  return undefined
+/** Starts moto for a suite, under suiteCanRun()'s rule (skip locally, fail under CI). */
+export async function startMotoForSuite (t: SuiteHost, suite: string): Promise<MotoServer | undefined> {
+  return await startForSuite(t, `${suite} (moto)`, motoUnavailable(), async () => await startMoto({ name: `moto-${suite}` }))
 }

@@ -16,32 +16,20 @@ import { loadConfig } from '../../../src/config/load.js'
 import type { Identity } from '../../../src/core/identity.js'
 import { silentLogger } from '../../helpers/logger.js'
 import { TEST_SECRET } from '../../helpers/service.js'
-import { isCI } from '../../servers/common.js'
+import { startForSuite } from '../../servers/common.js'
 import { kubeApiserverUnavailable, startKubeApiserver, type KubeApiserver } from '../../servers/kube-apiserver.js'
 import type { Seed } from '../contract.js'
 import { storeContext } from '../kit.js'
 
-/** Starts the apiserver for a test file; under CI=true a missing prerequisite fails the file, locally it is a loud skip. */
+/** Starts the apiserver for a test file, under suiteCanRun()'s rule (skip locally, fail under CI). */
 export async function kubeForSuite (t: Test, suite: string): Promise<KubeApiserver | undefined> {
-  let reason = kubeApiserverUnavailable()
-  if (reason === undefined) {
-    try {
-      const started = Date.now()
-      const kube = await startKubeApiserver()
-      t.teardown(kube.stop)
-      t.comment(`kube-apiserver ready in ${Date.now() - started} ms`)
-      return kube
-    } catch (err) {
-      reason = (err as Error).message
-    }
-  }
-  if (isCI) {
-    t.fail(`${suite}: the kube-apiserver is required under CI=true: ${reason}`)
-  } else {
-    process.stderr.write(`\n*** SKIPPING ${suite}: ${reason} ***\n\n`)
-    t.test(suite, { skip: reason }, () => {})
-  }
-  return undefined
+  return await startForSuite(t, `${suite} (kube-apiserver)`, kubeApiserverUnavailable(), async () => {
+    const started = Date.now()
+    const kube = await startKubeApiserver()
+    t.teardown(kube.stop)
+    t.comment(`kube-apiserver ready in ${Date.now() - started} ms`)
+    return kube
+  })
 }
 
 let counter = 0

@@ -253,12 +253,12 @@ if (bao !== undefined) {
     t.ok(front.seen.length >= 3 && front.seen.every(r => r.clientCertificate === true), 'every call presented the client certificate')
     await t.rejects(callStore(make({ ca: certificates.ca }), locator, 10_000), { code: 'NFSS_STORE_UNAVAILABLE' }, 'no client certificate: handshake refused')
     await t.rejects(callStore(make({ cert: certificates.clientCert, key: certificates.clientKey }), locator, 10_000), { code: 'NFSS_STORE_UNAVAILABLE' }, 'unknown CA: refused')
-    t.throws(() => make({ cert: certificates.clientCert }), /tls needs both cert and key/)
-    t.throws(() => make({ ca: 'missing.pem' }), /tls.ca cannot read missing.pem \(ENOENT\)/)
+    t.throws(() => make({ cert: certificates.clientCert }), /tls: needs both cert and key/)
+    t.throws(() => make({ ca: 'missing.pem' }), /tls\.ca: cannot read missing.pem \(ENOENT\)/)
   })
 
   t.test('auth: config problems are named at start-up', async t => {
-    t.throws(() => create({ method: 'token' }), /backend bao: auth needs exactly one of token, tokenFile/)
+    t.throws(() => create({ method: 'token' }), /auth: needs exactly one of token, tokenFile/)
     t.throws(() => create({ ...approle, secretIdFile: 'x' }), /exactly one of secretId, secretIdFile/)
     t.throws(() => configOf({ method: 'ldap', username: 'x' }), /backends\[0\]\.auth\.method: must be one of the allowed values/)
     t.throws(() => configOf({ ...approle, secret_id: 'x' }), /backends\[0\]\.auth\.secret_id: unknown key/)

@@ -5,7 +5,7 @@
 import { createSign, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import type { Test } from 'tap'
-import { isCI } from '../../servers/common.js'
+import { suiteCanRun } from '../../servers/common.js'
 import { openBaoBinary, openBaoUnavailable, startOpenBao } from '../../servers/openbao.js'
 
 export const KV1 = 'kv1'
@@ -112,15 +112,7 @@ async function seed (address: string, rootToken: string): Promise<SeededOpenBao>
 
 /** Starts and seeds OpenBao for one test file; undefined when it cannot run here (skipped or failed). */
 export async function openBaoForSuite (t: Test, suite: string): Promise<SeededOpenBao | undefined> {
-  const reason = openBaoUnavailable()
-  if (reason !== undefined) {
-    if (isCI) t.fail(`${suite}: OpenBao is required under CI=true: ${reason}`)
-    else {
-      process.stderr.write(`\n*** SKIPPING ${suite}: ${reason} ***\n\n`)
-      t.test(suite, { skip: reason }, () => {})
-    }
-    return undefined
-  }
+  if (!suiteCanRun(t, `${suite} (OpenBao)`, openBaoUnavailable())) return undefined
   // A first build of the binary takes many minutes on 2 cores (tap's file timeout is 300 s).
   if (!existsSync(openBaoBinary)) t.setTimeout(30 * 60_000)
   const bao = await startOpenBao()

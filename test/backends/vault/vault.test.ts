@@ -64,10 +64,11 @@ if (bao !== undefined) {
     t.equal(backend.locate('object', identity), `northflank/${identity.projectId}/${identity.nfObjectId}`)
     await read(backend, backend.locate('object', identity) as string)
     t.same(calls.filter(c => c.path.includes('northflank')), [{ method: 'GET', path: `secret/data/northflank/${identity.projectId}/${identity.nfObjectId}`, status: 404 }])
-    const custom = create({ locators: { object: 'apps/{nfObjectType}/{nfObjectId}' } })
-    t.equal(custom.locate('object', identity), `apps/service/${identity.nfObjectId}`)
-    t.throws(() => create({ locators: { object: 'apps/../{nfObjectId}' } }), /locators.object must not contain/)
-    t.throws(() => create({ mount: 'a//b' }), /mount must not contain/)
+    const custom = create({ locators: { object: 'apps/{projectId}/{nfObjectType}/{nfObjectId}' } })
+    t.equal(custom.locate('object', identity), `apps/${identity.projectId}/service/${identity.nfObjectId}`)
+    t.throws(() => create({ locators: { object: 'apps/../{projectId}/{nfObjectId}' } }), /locators.object: must not contain/)
+    t.throws(() => create({ locators: { object: 'apps/{nfObjectType}/{nfObjectId}' } }), /lacks \{projectId\}/, 'an object layer without its project is refused (tenant isolation)')
+    t.throws(() => create({ mount: 'a//b' }), /mount: must not contain/)
   })
 
   t.test('vault: mounts whose names contain "data" (kvdata/, data/) read <mount>/data/<path>', async t => {
