@@ -2,10 +2,11 @@
 // Each store's test file builds a fixture that writes the canonical data in the store's own
 // layout through the store's own API, then calls backendContract().
 import type { Test } from 'tap'
-import type { Backend } from '../../src/store/port.js'
+import type { Backend, BackendDefinition } from '../../src/store/port.js'
 import type { Entry } from '../../src/core/entries.js'
 import type { Identity } from '../../src/core/identity.js'
 import { callStore } from '../../src/store-call.js'
+import { startTestService } from '../helpers/service.js'
 
 /** One canonical file, as the secret document shorthand writes it. */
 export interface SeedFile {
@@ -57,6 +58,11 @@ export interface ContractFixture {
    * read of one locator may take: a number, or a bound that names what grows (SSM's per-file tags).
    */
   storeCalls: { count: () => number, maxPerRead: number | ((seed: Seed) => number) } | Skip
+  /**
+   * The same store as the service takes it from config, to answer one request end to end over HTTP
+   * (with `definitions` when the store needs a test seam, e.g. a custom DNS lookup).
+   */
+  service: { backend: Record<string, unknown>, definitions?: readonly BackendDefinition<any>[] } | Skip
   /** Layers the defaults cover: global, project, object. */
   layers?: string[]
   /** The store compares names case-insensitively (Key Vault): locators must differ after lower-casing. */
@@ -184,7 +190,25 @@ export async function backendContract (t: Test, fixture: ContractFixture): Promi
     await t.rejects(backend.read(backend.locate('object', identity) as string, controller.signal))
   })
 
-  const { seedMalformed, denied, unreachable, storeCalls } = fixture
+  const { seedMalformed, denied, unreachable, storeCalls, service } = fixture
+
+  await contractCase(t, 'contract: end to end: the service answers a request over HTTP, layers merged in order', service, async (t, service) => {
+    const identity = uniqueIdentity()
+    const marker = `${Date.now().toString(36)}${++counter}`
+    await fixture.seed('global', identity, { env: { [`E2E_GLOBAL_${marker}`]: 'g', [`E2E_OVERRIDE_${marker}`]: 'global' }, files: [] })
+    await fixture.seed('project', identity, { env: { [`E2E_OVERRIDE_${marker}`]: 'project' }, files: [] })
+    await fixture.seed('object', identity, { env: { [`E2E_OVERRIDE_${marker}`]: 'object' }, files: [{ path: '/etc/e2e.txt', data: 'file', encoding: 'utf-8', mode: '0440' }] })
+    const running = await startTestService({ backends: [service.backend] }, { definitions: service.definitions })
+    t.teardown(running.close)
+    const res = await running.fetchAs(identity)
+    t.equal(res.status, 200)
+    const { secrets } = await res.json() as { secrets: Array<Record<string, unknown>> }
+    t.same(secrets.filter(e => e.type === 'FILE' || String(e.key).endsWith(marker)), [
+      { type: 'ENV', key: `E2E_GLOBAL_${marker}`, value: 'g' },
+      { type: 'ENV', key: `E2E_OVERRIDE_${marker}`, value: 'object' },
+      { type: 'FILE', path: '/etc/e2e.txt', data: 'file', encoding: 'utf-8', permissions: { policy: 'AlwaysSet', mode: '0440' } }
+    ])
+  })
 
   await contractCase(t, 'contract: a malformed document is NFSS_STORE_MALFORMED, never an empty layer', seedMalformed, async (t, seedMalformed) => {
     const identity = uniqueIdentity()

@@ -172,6 +172,13 @@ export function recordCalls (client: { middlewareStack: { add: (...args: any[]) 
   )
 }
 
+/** The calls `action` made, out of a list recordCalls() fills. */
+export async function callsDuring<T> (calls: readonly RecordedCall[], action: () => Promise<T>): Promise<{ result: T, made: RecordedCall[] }> {
+  const before = calls.length
+  const result = await action()
+  return { result, made: calls.slice(before) }
+}
+
 /**
  * The default credential chain of the code under test finds these fake keys first, and
  * nothing can fall through to a profile, SSO or the instance metadata service.

@@ -4,17 +4,16 @@ import { CreateSecretCommand, DeleteSecretCommand, PutSecretValueCommand, Secret
 import t from 'tap'
 import { createSecretsManagerBackend, secretsManagerDefinition } from '../../../backends/aws-secrets-manager/index.js'
 import type { Backend } from '../../../src/store/port.js'
-import { loadConfig } from '../../../src/config/load.js'
 import { callStore } from '../../../src/store-call.js'
 import { capturingLogger, silentLogger } from '../../helpers/logger.js'
-import { TEST_SECRET, startTestService } from '../../helpers/service.js'
+import { startTestService } from '../../helpers/service.js'
 import { freePort } from '../../servers/common.js'
 import {
-  MOTO_CREDENTIALS, MOTO_REGION, createUserWithoutPolicies, recordCalls, startMoto,
+  MOTO_CREDENTIALS, MOTO_REGION, callsDuring, createUserWithoutPolicies, recordCalls, startMoto,
   startMotoForSuite, useMotoCredentials, type RecordedCall
 } from '../../servers/moto.js'
 import { backendContract, documentOf, uniqueIdentity } from '../contract.js'
-import { storeContext } from '../kit.js'
+import { backendConfig, storeContext } from '../kit.js'
 import { awsFaultCases } from '../aws/aws-fault-cases.js'
 
 const moto = await startMotoForSuite(t, 'aws-secrets-manager')
@@ -27,10 +26,7 @@ if (moto !== undefined) {
   t.teardown(() => seeder.destroy())
 
   /** The backend config as the service would build it (schema defaults applied, validated). */
-  const configOf = (extra: Record<string, unknown> = {}): any => loadConfig({
-    document: { auth: { secrets: [TEST_SECRET] }, backends: [{ name: 'sm', type: 'aws-secrets-manager', region: MOTO_REGION, endpoint, ...extra }] },
-    env: {}
-  }).config.backends[0]
+  const configOf = (extra: Record<string, unknown> = {}): any => backendConfig({ name: 'sm', type: 'aws-secrets-manager', region: MOTO_REGION, endpoint, ...extra })
 
   const calls: RecordedCall[] = []
   const backends: Backend[] = []
@@ -71,20 +67,17 @@ if (moto !== undefined) {
       return { backend: create({ endpoint: iamMoto.endpoint }, { credentials }), layer: 'object', identity: uniqueIdentity() }
     },
     unreachable: async () => create({ endpoint: `http://127.0.0.1:${await freePort()}` }),
+    service: { backend: { name: 'sm', type: 'aws-secrets-manager', region: MOTO_REGION, endpoint } },
     storeCalls: { count: () => calls.length, maxPerRead: 1 }
   })
 
-  const callsDuring = async <T>(action: () => Promise<T>): Promise<{ result: T, made: RecordedCall[] }> => {
-    const before = calls.length
-    const result = await action()
-    return { result, made: calls.slice(before) }
-  }
+  const during = async <T>(action: () => Promise<T>): Promise<{ result: T, made: RecordedCall[] }> => await callsDuring(calls, action)
 
   t.test('aws-secrets-manager: one GetSecretValue per layer, whatever the number of keys', async t => {
     const identity = uniqueIdentity()
     const locator = backend.locate('project', identity) as string
     await putSecret(locator, { SecretString: JSON.stringify(documentOf({ env: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`K${i}`, `${i}`])), files: [] })) })
-    const { result, made } = await callsDuring(async () => await read(backend, locator))
+    const { result, made } = await during(async () => await read(backend, locator))
     t.equal(result.entries.length, 50)
     t.same(made.map(c => [c.command, c.input.SecretId]), [['GetSecretValueCommand', locator]])
   })
@@ -128,7 +121,7 @@ if (moto !== undefined) {
 
   t.test('aws-secrets-manager: ready() needs no secret to exist (DescribeSecret not found is fine)', async t => {
     const fresh = create({ locators: { global: `northflank/_global-${Date.now()}` } })
-    const { made } = await callsDuring(async () => { await fresh.ready(AbortSignal.timeout(5000)) })
+    const { made } = await during(async () => { await fresh.ready(AbortSignal.timeout(5000)) })
     t.same(made.map(c => c.command), ['DescribeSecretCommand'])
   })
 
@@ -137,21 +130,5 @@ if (moto !== undefined) {
     t.equal(create({ locators: { object: 'teams/{projectId}/{nfObjectId}' } }).locate('object', { projectId: 'p', nfObjectId: 'o', nfObjectType: 'job' }), 'teams/p/o')
   })
 
-  t.test('aws-secrets-manager: end to end: the service answers a request from moto, layers merged', async t => {
-    const identity = uniqueIdentity()
-    await putSecret('northflank/_global', { SecretString: JSON.stringify({ E2E_GLOBAL: 'g', E2E_OVERRIDE: 'global' }) })
-    await putSecret(backend.locate('project', identity) as string, { SecretString: JSON.stringify({ E2E_OVERRIDE: 'project' }) })
-    await putSecret(backend.locate('object', identity) as string, { SecretString: JSON.stringify({ E2E_OVERRIDE: 'object', '/etc/e2e.txt': { data: 'file', mode: '0440' } }) })
-    const service = await startTestService({ backends: [{ name: 'sm', type: 'aws-secrets-manager', region: MOTO_REGION, endpoint }] })
-    t.teardown(service.close)
-    const res = await service.fetchAs(identity)
-    t.equal(res.status, 200)
-    t.same(await res.json(), {
-      secrets: [
-        { type: 'ENV', key: 'E2E_GLOBAL', value: 'g' },
-        { type: 'ENV', key: 'E2E_OVERRIDE', value: 'object' },
-        { type: 'FILE', path: '/etc/e2e.txt', data: 'file', encoding: 'utf-8', permissions: { policy: 'AlwaysSet', mode: '0440' } }
-      ]
-    })
-  })
+
 }

@@ -4,18 +4,17 @@ import { AddTagsToResourceCommand, GetParametersByPathCommand, PutParameterComma
 import t from 'tap'
 import { createSsmBackend, ssmDefinition } from '../../../backends/aws-ssm/index.js'
 import type { Backend } from '../../../src/store/port.js'
-import { loadConfig } from '../../../src/config/load.js'
 import type { Identity } from '../../../src/core/identity.js'
 import { callStore } from '../../../src/store-call.js'
 import { silentLogger } from '../../helpers/logger.js'
-import { TEST_SECRET, startTestService } from '../../helpers/service.js'
+import { startTestService } from '../../helpers/service.js'
 import { freePort } from '../../servers/common.js'
 import {
-  MOTO_CREDENTIALS, MOTO_REGION, createUserWithoutPolicies, recordCalls, startAwsFaultFake, startMoto,
+  MOTO_CREDENTIALS, MOTO_REGION, callsDuring, createUserWithoutPolicies, recordCalls, startAwsFaultFake, startMoto,
   startMotoForSuite, useMotoCredentials, type RecordedCall
 } from '../../servers/moto.js'
 import { backendContract, sortEntries, uniqueIdentity, type Seed } from '../contract.js'
-import { storeContext } from '../kit.js'
+import { backendConfig, storeContext } from '../kit.js'
 import { awsFaultCases } from '../aws/aws-fault-cases.js'
 
 const EMPTY = '(empty)'
@@ -29,10 +28,7 @@ if (moto !== undefined) {
   t.teardown(() => seeder.destroy())
 
   /** The backend config as the service would build it (schema defaults applied, validated). */
-  const configOf = (extra: Record<string, unknown> = {}): any => loadConfig({
-    document: { auth: { secrets: [TEST_SECRET] }, backends: [{ name: 'ssm', type: 'aws-ssm', region: MOTO_REGION, endpoint, emptyValue: EMPTY, ...extra }] },
-    env: {}
-  }).config.backends[0]
+  const configOf = (extra: Record<string, unknown> = {}): any => backendConfig({ name: 'ssm', type: 'aws-ssm', region: MOTO_REGION, endpoint, emptyValue: EMPTY, ...extra })
 
   const calls: RecordedCall[] = []
   const backends: Backend[] = []
@@ -83,6 +79,7 @@ if (moto !== undefined) {
     },
     unreachable: async () => create({ endpoint: `http://127.0.0.1:${await freePort()}` }),
     seedMalformed: { skip: 'SSM holds one value per parameter: there is no document to be malformed (bad names and tags are tested below)' },
+    service: { backend: { name: 'ssm', type: 'aws-ssm', region: MOTO_REGION, endpoint } },
     storeCalls: {
       count: () => calls.length,
       // 50 direct children are 5 full pages of the non-recursive walk (+1 empty last page: moto, like
@@ -93,17 +90,13 @@ if (moto !== undefined) {
     }
   })
 
-  const callsDuring = async <T>(action: () => Promise<T>): Promise<{ result: T, made: RecordedCall[] }> => {
-    const before = calls.length
-    const result = await action()
-    return { result, made: calls.slice(before) }
-  }
+  const during = async <T>(action: () => Promise<T>): Promise<{ result: T, made: RecordedCall[] }> => await callsDuring(calls, action)
 
   t.test('aws-ssm: 50 keys take two GetParametersByPath walks (pages, never per-key calls)', async t => {
     const identity = uniqueIdentity()
     const locator = backend.locate('object', identity) as string
     await seedLayer(locator, { env: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`KEY_${i}`, `v${i}`])), files: [] })
-    const { result, made } = await callsDuring(async () => await read(backend, locator))
+    const { result, made } = await during(async () => await read(backend, locator))
     t.equal(result.entries.length, 50)
     t.ok(made.every(c => c.command === 'GetParametersByPathCommand'), 'only GetParametersByPath')
     t.equal(made.filter(c => c.input.NextToken === undefined).length, 2, 'two walks')
@@ -117,7 +110,7 @@ if (moto !== undefined) {
     const env = Object.fromEntries(Array.from({ length: 23 }, (_, i) => [`P_${i}`, `value ${i}`]))
     const files = Array.from({ length: 12 }, (_, i) => ({ path: `/etc/app/conf.d/${i}.conf`, data: `n=${i}`, encoding: 'utf-8' as const }))
     await seedLayer(locator, { env, files })
-    const { result, made } = await callsDuring(async () => await read(backend, locator))
+    const { result, made } = await during(async () => await read(backend, locator))
     t.equal(result.entries.filter((e: any) => e.type === 'ENV').length, 23)
     t.equal(result.entries.filter((e: any) => e.type === 'FILE').length, 12)
     t.equal(made.filter(c => c.command === 'GetParametersByPathCommand').length, 3 + 2, 'every page of both walks')
@@ -159,11 +152,11 @@ if (moto !== undefined) {
     await put(`${locator}/_files/etc/a`, 'one', 'String', { 'nf-mode': '0600' })
     await put(`${locator}/_files/etc/b`, 'two', 'String', { 'nf-mode': '0644' })
     const tagCalls = (made: RecordedCall[]): number => made.filter(c => c.command === 'ListTagsForResourceCommand').length
-    t.equal(tagCalls((await callsDuring(async () => await read(backend, locator))).made), 2, 'first read: one tag call per file')
-    t.equal(tagCalls((await callsDuring(async () => await read(backend, locator))).made), 0, 'repeat read: none')
+    t.equal(tagCalls((await during(async () => await read(backend, locator))).made), 2, 'first read: one tag call per file')
+    t.equal(tagCalls((await during(async () => await read(backend, locator))).made), 0, 'repeat read: none')
     await seeder.send(new PutParameterCommand({ Name: `${locator}/_files/etc/a`, Value: 'one v2', Type: 'String', Overwrite: true }))
     await seeder.send(new AddTagsToResourceCommand({ ResourceType: 'Parameter', ResourceId: `${locator}/_files/etc/a`, Tags: [{ Key: 'nf-mode', Value: '0640' }] }))
-    const { result, made } = await callsDuring(async () => await read(backend, locator))
+    const { result, made } = await during(async () => await read(backend, locator))
     t.equal(tagCalls(made), 1, 'a new version is read again')
     t.match(result.entries.find((e: any) => e.path === '/etc/a'), { data: 'one v2', permissions: { mode: '0640' } })
   })
@@ -178,7 +171,7 @@ if (moto !== undefined) {
     await put(`${project}/SHARED`, 'project')
     await put(`${backend.locate('object', other) as string}/THEIRS`, 'other project')
     await put(`${backend.locate('project', other) as string}/THEIRS`, 'other project')
-    const { result, made } = await callsDuring(async () => await read(backend, object))
+    const { result, made } = await during(async () => await read(backend, object))
     t.same(result.entries, [{ type: 'ENV', key: 'MINE', value: 'yes' }])
     t.same(made.map(c => [c.input.Path, c.input.Recursive]).sort(), [[object, false], [`${object}/_files`, true]])
     t.same((await read(backend, project)).entries, [{ type: 'ENV', key: 'SHARED', value: 'project' }], 'the project layer does not see its objects')
@@ -202,24 +195,6 @@ if (moto !== undefined) {
     t.throws(() => create({ locators: { object: '/nf/{projectId}:{nfObjectId}' } }), /characters outside/)
     t.throws(() => create({ locators: { object: `/${Array.from({ length: 15 }, () => 'a').join('/')}` } }), /levels/)
     t.equal(create({ locators: { object: '/teams/{projectId}/{nfObjectType}/{nfObjectId}' } }).locate('object', { projectId: 'p', nfObjectId: 'o', nfObjectType: 'job' }), '/teams/p/job/o')
-  })
-
-  t.test('aws-ssm: end to end: the service answers a request from moto, layers merged', async t => {
-    const identity = uniqueIdentity()
-    await seedLayer('/northflank/_global', { env: { E2E_GLOBAL: 'g', E2E_OVERRIDE: 'global' }, files: [] })
-    await seedLayer(backend.locate('project', identity) as string, { env: { E2E_OVERRIDE: 'project' }, files: [] })
-    await seedLayer(backend.locate('object', identity) as string, { env: { E2E_OVERRIDE: 'object' }, files: [{ path: '/etc/e2e.txt', data: 'file', encoding: 'utf-8', mode: '0440' }] })
-    const service = await startTestService({ backends: [{ name: 'ssm', type: 'aws-ssm', region: MOTO_REGION, endpoint }] })
-    t.teardown(service.close)
-    const res = await service.fetchAs(identity)
-    t.equal(res.status, 200)
-    t.same(await res.json(), {
-      secrets: [
-        { type: 'ENV', key: 'E2E_GLOBAL', value: 'g' },
-        { type: 'ENV', key: 'E2E_OVERRIDE', value: 'object' },
-        { type: 'FILE', path: '/etc/e2e.txt', data: 'file', encoding: 'utf-8', permissions: { policy: 'AlwaysSet', mode: '0440' } }
-      ]
-    })
   })
 
   t.test('aws-ssm: roleArn is assumed through STS before reading', async t => {

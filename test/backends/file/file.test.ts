@@ -33,6 +33,7 @@ await backendContract(t, {
   denied: { skip: 'the file store has no credentials: an unreadable file is NFSS_STORE_DENIED, tested below' },
   unreachable: { skip: 'a local folder has no network: a missing root is tested below' },
   // Counting calls to read() itself could never fail; a read is one readFile by construction.
+  service: { backend: { name: 'files', type: 'file', root } },
   storeCalls: { skip: 'a read is one readFile of one file by construction (backends/file/index.ts)' }
 })
 

@@ -12,14 +12,12 @@ import { DEFAULT_MANAGED_LABEL } from '../../../backends/kubernetes/layout.js'
 import { ANNOTATIONS } from '../../../backends/kubernetes/secrets.js'
 import { createKubernetesBackend, kubernetesDefinition } from '../../../backends/kubernetes/index.js'
 import type { Backend } from '../../../src/store/port.js'
-import { loadConfig } from '../../../src/config/load.js'
 import type { Identity } from '../../../src/core/identity.js'
 import { silentLogger } from '../../helpers/logger.js'
-import { TEST_SECRET } from '../../helpers/service.js'
 import { startForSuite } from '../../servers/common.js'
 import { kubeApiserverUnavailable, startKubeApiserver, type KubeApiserver } from '../../servers/kube-apiserver.js'
 import type { Seed } from '../contract.js'
-import { storeContext } from '../kit.js'
+import { backendConfig, storeContext } from '../kit.js'
 
 /** Starts the apiserver for a test file, under suiteCanRun()'s rule (skip locally, fail under CI). */
 export async function kubeForSuite (t: Test, suite: string): Promise<KubeApiserver | undefined> {
@@ -186,17 +184,18 @@ export interface BackendFactory {
   create: (extra?: Record<string, unknown>, options?: { seam?: KubeSeam, logger?: Logger }) => Backend
   /** The backend config as the service builds it (schema defaults applied, validated). */
   configOf: (extra?: Record<string, unknown>) => any
+  /** The backend as it is written in a config file (for a service started from config). */
+  configSource: (extra?: Record<string, unknown>) => Record<string, unknown>
   closeAll: () => Promise<void>
 }
 
 export function backendFactory (base: Record<string, unknown>, layers = ['global', 'project', 'object']): BackendFactory {
   const backends: Backend[] = []
-  const configOf = (extra: Record<string, unknown> = {}): any => loadConfig({
-    document: { auth: { secrets: [TEST_SECRET] }, layers, backends: [{ name: 'kube', type: 'kubernetes', ...base, ...extra }] },
-    env: {}
-  }).config.backends[0]
+  const configSource = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ name: 'kube', type: 'kubernetes', ...base, ...extra })
+  const configOf = (extra: Record<string, unknown> = {}): any => backendConfig(configSource(extra), { layers })
   return {
     configOf,
+    configSource,
     create (extra = {}, options = {}) {
       const config = configOf(extra)
       const backend = createKubernetesBackend(config, storeContext(kubernetesDefinition, config, { logger: options.logger ?? silentLogger(), baseDir: process.cwd(), layers }), options.seam)

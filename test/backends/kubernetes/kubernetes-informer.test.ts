@@ -127,6 +127,7 @@ if (kube !== undefined) {
       },
       denied: async () => ({ backend: factory.create({ ...config, kubeconfig: cluster.kubeconfig({ token: kube.restrictedToken }) }), layer: 'object', identity: uniqueIdentity() }),
       unreachable: async () => factory.create({ ...config, kubeconfig: cluster.kubeconfig({ server: `https://127.0.0.1:${await freePort()}` }) }),
+      service: { skip: 'the informer end to end has its own case: "end to end: the service answers over HTTP from the apiserver"' },
       storeCalls: { skip: 'the informer reads from memory: no API call per read, counted in "after the sync, reads cost no API call"' }
     })
   })

@@ -41,6 +41,7 @@ if (kube !== undefined) {
       },
       denied: async () => ({ backend: factory.create({ kubeconfig: cluster.kubeconfig({ token: kube.restrictedToken }) }), layer: 'object', identity: uniqueIdentity() }),
       unreachable: async () => factory.create({ kubeconfig: cluster.kubeconfig({ server: `https://127.0.0.1:${await freePort()}` }) }),
+      service: { backend: factory.configSource() },
       storeCalls: { count: () => requests.length, maxPerRead: 1 }
     })
   })

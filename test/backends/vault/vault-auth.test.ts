@@ -16,18 +16,14 @@ import { TEST_SECRET } from '../../helpers/service.js'
 import { uniqueIdentity } from '../contract.js'
 import { makeFakeCertificates, startFaultProxyFake, startTlsProxyFake } from './vault-fakes.js'
 import { FORBIDDEN_PROJECT, READ_POLICY, openBaoForSuite } from './vault-server.js'
-import { storeContext } from '../kit.js'
+import { backendConfig, storeContext } from '../kit.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 const bao = await openBaoForSuite(t, 'vault (auth)')
 if (bao !== undefined) {
   const baseDir = await mkdtemp(join(tmpdir(), 'nfss-vault-auth-'))
-  const configOf = (auth: Record<string, unknown>, extra: Record<string, unknown> = {}): any => loadConfig({
-    document: { auth: { secrets: [TEST_SECRET] }, backends: [{ name: 'bao', type: 'vault', address: bao.address, auth, ...extra }] },
-    env: {},
-    baseDir
-  }).config.backends[0]
+  const configOf = (auth: Record<string, unknown>, extra: Record<string, unknown> = {}): any => backendConfig({ name: 'bao', type: 'vault', address: bao.address, auth, ...extra }, { baseDir })
 
   interface Observed { backend: Backend, calls: VaultCall[], logins: () => number, renewals: () => number }
   const backends: Backend[] = []

@@ -7,16 +7,15 @@ import t from 'tap'
 import type { Backend } from '../../../src/store/port.js'
 import { createVaultBackend, vaultDefinition, type VaultSeam } from '../../../backends/vault/index.js'
 import type { VaultCall } from '../../../backends/vault/http.js'
-import { loadConfig } from '../../../src/config/load.js'
 import type { Identity } from '../../../src/core/identity.js'
 import { callStore } from '../../../src/store-call.js'
 import { capturingLogger, silentLogger } from '../../helpers/logger.js'
-import { TEST_SECRET, startTestService } from '../../helpers/service.js'
+import { startTestService } from '../../helpers/service.js'
 import { freePort } from '../../servers/common.js'
 import { backendContract, documentOf, sortEntries, uniqueIdentity } from '../contract.js'
 import { startFakeVault, startRecordingProxyFake, type FakeAnswer } from './vault-fakes.js'
 import { ABSENT_MOUNTS, DATA_MOUNTS, EMPTY_NAMESPACE, FORBIDDEN_PROJECT, KV1, NAMESPACE, openBaoForSuite } from './vault-server.js'
-import { storeContext } from '../kit.js'
+import { backendConfig, storeContext } from '../kit.js'
 
 const bao = await openBaoForSuite(t, 'vault (KV)')
 if (bao !== undefined) {
@@ -24,10 +23,7 @@ if (bao !== undefined) {
   const context = { logger: silentLogger(), baseDir: process.cwd(), layers: ['global', 'project', 'object'] }
 
   /** The backend config as the service builds it: schema defaults applied and validated. */
-  const configOf = (extra: Record<string, unknown> = {}): any => loadConfig({
-    document: { auth: { secrets: [TEST_SECRET] }, backends: [{ name: 'bao', type: 'vault', address: bao.address, auth: { method: 'token', token: reader }, ...extra }] },
-    env: {}
-  }).config.backends[0]
+  const configOf = (extra: Record<string, unknown> = {}): any => backendConfig({ name: 'bao', type: 'vault', address: bao.address, auth: { method: 'token', token: reader }, ...extra })
 
   const backends: Backend[] = []
   t.teardown(async () => { await Promise.allSettled(backends.map(async b => { await b.close() })) }) // never blocks bao.stop
@@ -49,6 +45,7 @@ if (bao !== undefined) {
         seed: async (layer, identity, seed) => { await bao.write(mount, version, backend.locate(layer, identity) as string, documentOf(seed)) },
         denied: async () => ({ backend: create(version === 2 ? {} : { mount, kvVersion: 1 }), layer: 'object', identity: forbidden() }),
         unreachable: async () => create({ address: `http://127.0.0.1:${await freePort()}` }),
+        service: { backend: { name: 'bao', type: 'vault', address: bao.address, auth: { method: 'token', token: reader }, ...(version === 2 ? {} : { mount, kvVersion: 1 }) } },
         seedMalformed: { skip: 'KV data is always a JSON map: values that are not entries are skipped as invalid, tested below' },
         storeCalls: { count: () => calls.length, maxPerRead: 1 }
       })
@@ -237,6 +234,8 @@ if (bao !== undefined) {
     await bao.write('secret', 2, project, { E2E_LEVEL: 'project', DB_HOST: 'db.project', '/etc/app/shared.conf': 'shared' })
     await bao.write('secret', 2, object, { E2E_LEVEL: 'object', '/etc/tls/key.pem': { data: 'a2V5', encoding: 'base64', mode: '0400' } })
     await bao.write(KV1, 1, object, { DB_HOST: 'db.from-kv1' })
+    // KV1's global is shared too (the contract's end-to-end case seeds it): pin what this test sees.
+    await bao.write(KV1, 1, 'northflank/_global', { E2E_LEVEL: 'kv1-global' })
     const service = await startTestService({
       backends: [
         { name: 'bao', type: 'vault', address: bao.address, auth: { method: 'token', token: reader } },
