@@ -83,7 +83,7 @@ Fetch the secrets of service "api" in project "demo-project":
 
   curl -s -H "Authorization: Bearer ${token}" ${service.url}
 
-Health, readiness and Prometheus metrics: ${service.opsUrl}healthz, ${service.opsUrl}readyz, ${service.opsUrl}metrics
+Health, readiness, store health and Prometheus metrics: ${service.opsUrl}healthz, ${service.opsUrl}readyz, ${service.opsUrl}stores, ${service.opsUrl}metrics
 
 Sign a token for another identity:
 

@@ -15,6 +15,7 @@ import { DEFAULT_CALL_TIMEOUT_SECONDS } from './core/limits.js'
 import { storeErrorKind, type StoreError } from './store/errors.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { buildOpsApp } from './ops.js'
+import { watchStoreHealth } from './store-health.js'
 import { callStore } from './store-call.js'
 
 export interface Service {
@@ -24,7 +25,7 @@ export interface Service {
   metrics: Metrics
   /** The public URL the secret route answers on. */
   url: string
-  /** Base URL of the ops listener (/healthz, /readyz, /metrics). */
+  /** Base URL of the ops listener (/healthz, /readyz, /stores, /metrics). */
   opsUrl: string
   /** Drains: readiness fails, in-flight requests finish, backends close. */
   close: () => Promise<void>
@@ -78,11 +79,13 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
 
   let draining = false
   const app = await buildApp({ config, backends, logger, read, metrics, transport: transportOptions(config.server, baseDir) })
-  const ops = await buildOpsApp({ backends, metrics, logger, readyTimeoutMs: config.ops.readyTimeoutSeconds * 1000, draining: () => draining })
+  const health = watchStoreHealth(backends, { intervalMs: config.ops.storeCheckIntervalSeconds * 1000, timeoutMs: config.ops.readyTimeoutSeconds * 1000, logger, registry: metrics.registry })
+  const ops = await buildOpsApp({ health, metrics, logger, draining: () => draining })
   try {
     await app.listen({ host: config.server.host, port: config.server.port })
     await ops.listen({ host: config.ops.host, port: config.ops.port })
   } catch (err) {
+    health.close()
     await Promise.allSettled([app.close(), ops.close(), ...backends.map(b => b.close())])
     throw err
   }
@@ -102,6 +105,8 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
       if (config.server.shutdownDelaySeconds > 0) await new Promise(r => setTimeout(r, config.server.shutdownDelaySeconds * 1000))
       await app.close()
       await ops.close()
+      health.close()
+      await health.settled()
       await Promise.allSettled(backends.map(b => b.close()))
     }
   }

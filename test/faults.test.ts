@@ -1,8 +1,9 @@
 // Store faults through a TCP fault proxy between the service and each REAL network store
 // (Secrets Manager and SSM on moto through the AWS SDK, OpenBao through undici, the kube-apiserver
 // over TLS with strategy list): timeouts hold, stale copies are served inside the window and 503
-// outside it, answers are never partial, the service recovers, and requests do not pile up on
-// the store. (The informer strategy serves from memory and has its own outage rules, tested in
+// outside it, answers are never partial, the service recovers, requests do not pile up on the
+// store, and readiness keeps a replica in service while a store is down for everyone.
+// (The informer strategy serves from memory and has its own outage rules, tested in
 // test/backends/kubernetes-informer.test.ts.)
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm'
@@ -113,6 +114,54 @@ async function faultSuite (t: Test, target: FaultTarget): Promise<void> {
     const bound = 3 * (target.callsPerRead ?? 1) * 2
     t.ok(opened <= bound, `${opened} store connections for 50 requests (bound ${bound}: 3 locators x ${target.callsPerRead ?? 1} call(s) x 2 attempts)`)
     proxy.set({ kind: 'none' })
+  })
+
+  await readinessSuite(t, target)
+}
+
+/**
+ * A store down for everyone: the replica stays ready (it can still answer from its cache), serves
+ * the stale copy inside the window and 503 after it, reports the store down apart from readiness,
+ * and recovers without a restart. Its own proxy and service: background checks every 0.3 s here.
+ */
+async function readinessSuite (t: Test, target: FaultTarget): Promise<void> {
+  const proxy: FaultProxy = await startFaultProxy(target.upstreamPort)
+  t.teardown(() => proxy.close())
+  await target.writeObject({ API_KEY: 'ready-v1' })
+  const svc = await startTestService({
+    server: { host: '127.0.0.1', port: 0, requestTimeoutSeconds: 3 },
+    ops: { host: '127.0.0.1', port: 0, readyTimeoutSeconds: 0.5, storeCheckIntervalSeconds: 0.3 },
+    backends: [{ ...target.backend(proxy.url.replace(/^http:/, `${target.scheme ?? 'http'}:`)), timeoutSeconds: 0.5, cache: { ttl: 0.3, staleIfError: 2 } }]
+  })
+  t.teardown(() => svc.close())
+  const ops = (path: string): URL => new URL(path, svc.service.opsUrl)
+  const storeUp = async (): Promise<boolean | undefined> => ((await (await fetch(ops('stores'))).json()) as { stores: Record<string, { up: boolean }> }).stores[String(target.backend('').name)]?.up
+  const until = async (what: string, done: () => Promise<boolean>): Promise<void> => {
+    const deadline = Date.now() + 8000
+    while (!await done()) {
+      if (Date.now() > deadline) throw new Error(`${what} did not happen`)
+      await wait(50)
+    }
+  }
+
+  await t.test('readiness: a store down for everyone keeps the replica ready; stale inside the window, 503 after, recovery without restart', async t => {
+    await until('first check', async () => (await fetch(ops('readyz'))).status === 200)
+    t.equal((await svc.fetchAs(api)).status, 200, 'healthy, cache warm')
+    proxy.set({ kind: 'blackhole' })
+    await until('the store is reported down', async () => await storeUp() === false)
+    t.equal((await fetch(ops('readyz'))).status, 200, 'store down: the replica stays ready')
+    const stale = await svc.fetchAs(api)
+    t.equal(stale.status, 200, 'and answers the stale copy inside the window')
+    t.match(await stale.text(), 'ready-v1')
+    t.match(await (await fetch(ops('metrics'))).text(), `nf_secret_source_store_up{backend="${String(target.backend('').name)}"} 0`)
+    await wait(2100)
+    t.equal((await svc.fetchAs(api)).status, 503, 'outside the window: 503, never an empty answer')
+    t.equal((await fetch(ops('readyz'))).status, 200, 'still ready: the 503 names the store; taking every replica out would change nothing')
+    await target.writeObject({ API_KEY: 'ready-v2' })
+    proxy.set({ kind: 'none' })
+    await until('the store is reported up', async () => await storeUp() === true)
+    await until('the new value is served', async () => (await (await svc.fetchAs(api)).text()).includes('ready-v2'))
+    t.pass('recovered without a restart')
   })
 }
 

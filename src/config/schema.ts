@@ -40,7 +40,8 @@ export const ConfigSchema = Type.Object({
   ops: Type.Object({
     host: Type.String({ default: '0.0.0.0' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 9090 }),
-    readyTimeoutSeconds: Timeout(5, 'deadline for the readiness checks')
+    readyTimeoutSeconds: Timeout(5, 'deadline for one store check'),
+    storeCheckIntervalSeconds: Timeout(10, 'seconds between background store checks (readiness and nf_secret_source_store_up); a probe never calls a store')
   }, { additionalProperties: false, default: {} }),
   auth: Type.Object({
     // RFC 7518 3.2: an HMAC key at least as long as the hash (32 bytes for HS256).

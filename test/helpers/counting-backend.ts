@@ -17,6 +17,8 @@ export interface CountingStore {
   /** Reads never answer (but still honour their signal). */
   hang: boolean
   readyError?: string
+  /** ready() calls so far (readiness must not call a store per probe). */
+  readyCalls: number
   /** Declare the backend an in-memory replica (the service cache is then bypassed). */
   servesFromMemory?: boolean
   /** Called at the start of every read. */
@@ -26,7 +28,7 @@ export interface CountingStore {
 
 export function countingStore (): CountingStore {
   const calls = new Map<string, number>()
-  return { documents: new Map(), calls, delayMs: 0, hang: false, totalCalls: () => [...calls.values()].reduce((a, b) => a + b, 0) }
+  return { documents: new Map(), calls, delayMs: 0, hang: false, readyCalls: 0, totalCalls: () => [...calls.values()].reduce((a, b) => a + b, 0) }
 }
 
 function wait (ms: number, signal: AbortSignal): Promise<void> {
@@ -62,6 +64,7 @@ export function countingDefinition (store: CountingStore, type = 'counting'): Ba
           return { found: true, entries: parsed.entries, invalid: parsed.invalid }
         },
         async ready () {
+          store.readyCalls++
           if (store.readyError !== undefined) throw storeError('unavailable', store.readyError)
         },
         async close () {}
