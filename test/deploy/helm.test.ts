@@ -152,7 +152,7 @@ if (suiteCanRun(t, 'helm chart suite', helmMissing)) {
     ])
     const deployment = find(objects, 'Deployment')
     t.notOk('replicas' in deployment.spec, 'the HPA owns the replica count')
-    t.match(find(objects, 'ClusterRole').rules, [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] }])
+    t.match(find(objects, 'ClusterRole').rules, [{ apiGroups: [''], resources: ['secrets'], verbs: ['list', 'watch'] }], 'least privilege: list and watch, no get')
     t.same(configOf(objects).auth.secrets, ['${env:NF_JWT_SECRET}', '${env:NF_JWT_SECRET_1}'], 'rotation: two accepted secrets')
     const env = deployment.spec.template.spec.containers[0].env
     t.match(env[1], { name: 'NF_JWT_SECRET_1', valueFrom: { secretKeyRef: { name: 'nf-jwt-next', key: 'next' } } })

@@ -240,6 +240,8 @@ if (kube !== undefined) {
     t.equal(write.status, 403, 'the role cannot create Secrets')
     const other = await kube.request('GET', `/api/v1/namespaces/${namespace}/configmaps`, { token })
     t.equal(other.status, 403, 'nor read anything but Secrets')
+    const byName = await kube.request('GET', `/api/v1/namespaces/${namespace}/secrets/nope`, { token })
+    t.equal(byName.status, 403, 'least privilege: no get on Secrets, the backend only lists and watches')
 
     for (const manifest of manifests('cluster-role.yaml')) {
       for (const subject of manifest.subjects ?? []) Object.assign(subject, { name: 'reader', namespace: saNamespace })
