@@ -59,7 +59,8 @@ t.test('an object with nothing of its own gets the project and global layers', a
 })
 
 t.test('an identity with nothing stored gets 200 {"secrets":[]}', async t => {
-  const empty = await startTestService({ backends: [{ name: 'empty', type: 'file', root: await tree({}) }] })
+  // The store is there (root and its top folder northflank/), it holds nothing for this identity.
+  const empty = await startTestService({ backends: [{ name: 'empty', type: 'file', root: await tree({ 'northflank/.keep': '' }) }] })
   t.teardown(() => empty.close())
   const res = await empty.fetchAs({ projectId: 'nobody', nfObjectId: 'nothing', nfObjectType: 'service' })
   t.equal(res.status, 200)
@@ -106,6 +107,24 @@ t.test('a malformed document fails the request with 503 and no partial answer', 
   const text = await res.text()
   t.same(JSON.parse(text), { error: 'Service Unavailable', code: 'NFSS_STORE_MALFORMED', message: 'backend "bad" could not read layer "object"' })
   t.notMatch(text, /partial-answer-canary/)
+})
+
+t.test('partial answer when a store is missing: a second file backend whose root did not mount fails the request, never answers the first one alone', async t => {
+  const first = await tree({ 'northflank/_global.yaml': 'FIRST_ONLY: partial-answer-canary\n' })
+  const captured = capturingLogger('info')
+  const svc = await startTestService({
+    backends: [{ name: 'base', type: 'file', root: first }, { name: 'tenant-overrides', type: 'file', root: './not-mounted-volume' }]
+  }, { baseDir: first, logger: captured.logger })
+  t.teardown(() => svc.close())
+  const res = await svc.fetchAs(api)
+  t.equal(res.status, 503)
+  const text = await res.text()
+  t.match(JSON.parse(text), { code: 'NFSS_STORE_UNAVAILABLE', message: /^backend "tenant-overrides" could not read layer "(global|project|object)"$/ })
+  t.notMatch(text, 'partial-answer-canary')
+  t.notMatch(captured.lines(), /tenant-overrides:none:miss/, 'the audit line never reports the missing store as an empty layer')
+  t.match(captured.lines(), /"backend":"tenant-overrides".*root folder \.\/not-mounted-volume is not readable \(ENOENT\): it does not exist.*"msg":"store read failed"/)
+  const [, overrides] = svc.service.backends
+  await t.rejects(overrides?.ready(AbortSignal.timeout(1000)) as Promise<void>, { code: 'NFSS_STORE_UNAVAILABLE', message: /not-mounted-volume is not readable \(ENOENT\)/ }, 'readiness says the same as the secret route')
 })
 
 t.test('a YAML syntax error is a 503 too', async t => {
