@@ -1,6 +1,7 @@
 // The ops listener, on its own port: /healthz, /readyz, /stores, /metrics. Never the secret route.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { Gauge } from 'prom-client'
 import type { Metrics } from './metrics.js'
 import type { StoreHealth } from './store-health.js'
 
@@ -15,6 +16,15 @@ export interface OpsOptions {
 export async function buildOpsApp ({ health, metrics, logger, draining }: OpsOptions): Promise<FastifyInstance> {
   const ops = Fastify({ loggerInstance: logger.child({ listener: 'ops' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) })
 
+  const ready = (): boolean => !draining() && health.allCheckedOnce()
+  // Read at scrape time: the readiness alert counts ready replicas from the replicas' own metrics.
+  new Gauge({ // eslint-disable-line no-new
+    name: 'nf_secret_source_ready',
+    help: '1 when /readyz answers 200 (every store passed a check since start, not draining)',
+    registers: [metrics.registry],
+    collect () { this.set(ready() ? 1 : 0) }
+  })
+
   ops.get('/healthz', async () => ({ status: 'ok' }))
 
   // Ready = this replica can answer: not draining, and every store has passed a check once since
@@ -24,8 +34,8 @@ export async function buildOpsApp ({ health, metrics, logger, draining }: OpsOpt
   ops.get('/readyz', async (_request, reply) => {
     if (draining()) return await reply.code(503).send({ status: 'draining' })
     const backends = Object.fromEntries(Object.entries(health.states()).map(([name, s]) => [name, s.detail]))
-    const ready = health.allCheckedOnce()
-    return await reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', backends })
+    const isReady = ready()
+    return await reply.code(isReady ? 200 : 503).send({ status: isReady ? 'ready' : 'not ready', backends })
   })
 
   ops.get('/stores', async () => ({ stores: health.states() }))

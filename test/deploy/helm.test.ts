@@ -16,6 +16,8 @@ import t, { type Test } from 'tap'
 import { parse, parseAllDocuments, stringify } from 'yaml'
 import { backendDefinitions } from '../../backends/registry.js'
 import { loadConfig } from '../../src/config/load.js'
+import { countingDefinition, countingStore } from '../helpers/counting-backend.js'
+import { startTestService } from '../helpers/service.js'
 import { cacheDir, repoRoot, suiteCanRun } from '../servers/common.js'
 import { kubeApiserverUnavailable, startKubeApiserver, type KubeApiserver } from '../servers/kube-apiserver.js'
 
@@ -44,7 +46,7 @@ const everything = {
   priorityClassName: 'system-cluster-critical',
   podDisruptionBudget: { enabled: true, maxUnavailable: null, minAvailable: 2 },
   autoscaling: { enabled: true, minReplicas: 2, maxReplicas: 5, targetCPUUtilizationPercentage: 60, targetMemoryUtilizationPercentage: 80 },
-  metrics: { serviceMonitor: { enabled: true, labels: { release: 'prom' } } },
+  metrics: { serviceMonitor: { enabled: true, labels: { release: 'prom' } }, dashboard: { enabled: true }, prometheusRule: { enabled: true, labels: { release: 'prom' } } },
   networkPolicy: {
     enabled: true,
     publicFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }],
@@ -146,9 +148,9 @@ if (suiteCanRun(t, 'helm chart suite', helmMissing)) {
     const objects = render([everythingFile], 'nfss')
     const kinds = objects.map(o => `${o.kind}/${o.metadata.name}`).sort()
     t.same(kinds, [
-      `ClusterRole/${fullname}`, `ClusterRoleBinding/${fullname}`, `ConfigMap/${fullname}`, `Deployment/${fullname}`,
+      `ClusterRole/${fullname}`, `ClusterRoleBinding/${fullname}`, `ConfigMap/${fullname}`, `ConfigMap/${fullname}-dashboard`, `Deployment/${fullname}`,
       `HorizontalPodAutoscaler/${fullname}`, `NetworkPolicy/${fullname}`, `PodDisruptionBudget/${fullname}`,
-      `Service/${fullname}`, `Service/${fullname}-ops`, `ServiceAccount/${fullname}`, `ServiceMonitor/${fullname}`
+      `PrometheusRule/${fullname}`, `Service/${fullname}`, `Service/${fullname}-ops`, `ServiceAccount/${fullname}`, `ServiceMonitor/${fullname}`
     ])
     const deployment = find(objects, 'Deployment')
     t.notOk('replicas' in deployment.spec, 'the HPA owns the replica count')
@@ -205,6 +207,7 @@ if (suiteCanRun(t, 'helm chart suite', helmMissing)) {
       t.comment(`kube-apiserver ready in ${Date.now() - started} ms`)
 
       await installServiceMonitorCrd(t, kube)
+      await installPrometheusRuleCrd(t, kube)
       const discovery = new Discovery(kube)
 
       // Namespaces the objects go to (really created: a dry run cannot create into a missing one).
@@ -292,63 +295,102 @@ class Discovery {
 }
 
 /**
+ * The dashboard and the alert rules only use metrics the service exports: every nf_secret_source_*
+ * name in them (histogram series by their base name) is in the /metrics of a running service.
+ */
+if (helmMissing === undefined) t.test('dashboard and alerts: every metric they use exists in /metrics', async t => {
+  const objects = render([everythingFile], 'nfss')
+  const dashboard = JSON.parse(find(objects, 'ConfigMap', `${fullname}-dashboard`).data['nf-secret-source.json'])
+  t.match(find(objects, 'ConfigMap', `${fullname}-dashboard`).metadata.labels, { grafana_dashboard: '1' }, 'labelled for the Grafana sidecar')
+  const panelExprs: string[] = dashboard.panels.flatMap((p: Obj) => p.targets.map((x: Obj) => x.expr))
+  const rules: Obj[] = find(objects, 'PrometheusRule').spec.groups.flatMap((g: Obj) => g.rules)
+  t.same(rules.map(r => r.alert).sort(), ['NfSecretSourceHigh503Rate', 'NfSecretSourceNotReady', 'NfSecretSourceServingStale', 'NfSecretSourceStoreDown'])
+  const used = new Set([...panelExprs, ...rules.map(r => String(r.expr))].flatMap(e => e.match(/nf_secret_source_[a-z_]+/g) ?? [])
+    .map(name => name.replace(/_(bucket|count|sum)$/, '')))
+  const store = countingStore()
+  const svc = await startTestService({ backends: [{ name: 'c', type: 'counting' }] }, { definitions: [countingDefinition(store)] })
+  t.teardown(svc.close)
+  const exported = await (await fetch(new URL('metrics', svc.service.opsUrl))).text()
+  for (const name of [...used].sort()) t.match(exported, new RegExp(`^# TYPE ${name} `, 'm'), `${name} is exported`)
+  t.ok(used.size >= 8, `${used.size} metrics used by the dashboard and the alerts`)
+  t.match(find(objects, 'Service', `${fullname}-ops`).spec, { publishNotReadyAddresses: true }, 'replicas that are not ready are scraped too (the readiness alert counts them)')
+})
+
+/** prometheus-operator's duration format. */
+const DURATION = '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$'
+
+/** PrometheusRule, like ServiceMonitor below: a test-made stand-in for prometheus-operator's CRD, checking the shape the chart renders. */
+async function installPrometheusRuleCrd (t: Test, kube: KubeApiserver): Promise<void> {
+  await installCrd(t, kube, 'prometheusrules', 'PrometheusRule', {
+    type: 'object',
+    required: ['groups'],
+    properties: {
+      groups: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'rules'],
+          properties: {
+            name: { type: 'string' },
+            rules: { type: 'array', items: { type: 'object', required: ['alert', 'expr'], properties: { alert: { type: 'string' }, expr: { type: 'string' }, for: { type: 'string', pattern: DURATION }, labels: { type: 'object', additionalProperties: { type: 'string' } }, annotations: { type: 'object', additionalProperties: { type: 'string' } } } } }
+          }
+        }
+      }
+    }
+  })
+}
+
+/**
  * ServiceMonitor is a prometheus-operator CRD, absent from a bare apiserver. The test installs a
  * CRD of that name whose schema checks the fields the chart renders (selector, endpoints with
  * port/path/interval/scrapeTimeout, namespaceSelector) and keeps the rest open, so the dry run
  * checks the object's group/version/kind, metadata and the shape of what the chart sets.
  */
 async function installServiceMonitorCrd (t: Test, kube: KubeApiserver): Promise<void> {
+  await installCrd(t, kube, 'servicemonitors', 'ServiceMonitor', {
+    type: 'object',
+    required: ['selector', 'endpoints'],
+    'x-kubernetes-preserve-unknown-fields': true,
+    properties: {
+      selector: { type: 'object', properties: { matchLabels: { type: 'object', additionalProperties: { type: 'string' } } } },
+      namespaceSelector: { type: 'object', properties: { any: { type: 'boolean' }, matchNames: { type: 'array', items: { type: 'string' } } } },
+      endpoints: {
+        type: 'array',
+        items: {
+          type: 'object',
+          'x-kubernetes-preserve-unknown-fields': true,
+          properties: {
+            port: { type: 'string' },
+            path: { type: 'string' },
+            interval: { type: 'string', pattern: DURATION },
+            scrapeTimeout: { type: 'string', pattern: DURATION }
+          }
+        }
+      }
+    }
+  })
+}
+
+/** A monitoring.coreos.com/v1 CRD whose spec is checked against `spec`; waits until it is served. */
+async function installCrd (t: Test, kube: KubeApiserver, plural: string, kind: string, spec: Obj): Promise<void> {
   const crd = {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: 'servicemonitors.monitoring.coreos.com' },
+    metadata: { name: `${plural}.monitoring.coreos.com` },
     spec: {
       group: 'monitoring.coreos.com',
       scope: 'Namespaced',
-      names: { plural: 'servicemonitors', singular: 'servicemonitor', kind: 'ServiceMonitor', listKind: 'ServiceMonitorList' },
-      versions: [{
-        name: 'v1',
-        served: true,
-        storage: true,
-        schema: {
-          openAPIV3Schema: {
-            type: 'object',
-            properties: {
-              spec: {
-                type: 'object',
-                required: ['selector', 'endpoints'],
-                'x-kubernetes-preserve-unknown-fields': true,
-                properties: {
-                  selector: { type: 'object', properties: { matchLabels: { type: 'object', additionalProperties: { type: 'string' } } } },
-                  namespaceSelector: { type: 'object', properties: { any: { type: 'boolean' }, matchNames: { type: 'array', items: { type: 'string' } } } },
-                  endpoints: {
-                    type: 'array',
-                    items: {
-                      type: 'object',
-                      'x-kubernetes-preserve-unknown-fields': true,
-                      properties: {
-                        port: { type: 'string' },
-                        path: { type: 'string' },
-                        interval: { type: 'string', pattern: '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$' },
-                        scrapeTimeout: { type: 'string', pattern: '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$' }
-                      }
-                    }
-                  }
-                }
-              }
-            }
-          }
-        }
-      }]
+      names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
+      versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec } } } }]
     }
   }
   const res = await kube.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: crd })
-  t.equal(res.status, 201, 'ServiceMonitor CRD installed (test-made stand-in for prometheus-operator\'s)')
+  t.equal(res.status, 201, `${kind} CRD installed (test-made stand-in for prometheus-operator's)`)
   const deadline = Date.now() + 30_000
   while (Date.now() < deadline) {
     const r = await kube.request('GET', '/apis/monitoring.coreos.com/v1')
-    if (r.status === 200 && (r.body.resources ?? []).some((x: Obj) => x.kind === 'ServiceMonitor')) return
+    if (r.status === 200 && (r.body.resources ?? []).some((x: Obj) => x.kind === kind)) return
     await new Promise(resolve => setTimeout(resolve, 200))
   }
-  throw new Error('the ServiceMonitor CRD was not served within 30 s')
+  throw new Error(`the ${kind} CRD was not served within 30 s`)
 }
