@@ -4,6 +4,7 @@ import { checkUnique } from '../src/create-backends.js'
 import type { BackendDefinition } from '../src/store/port.js'
 import { secretsManagerDefinition } from './aws-secrets-manager/index.js'
 import { ssmDefinition } from './aws-ssm/index.js'
+import { keyVaultDefinition } from './azure-keyvault/index.js'
 import { fileDefinition } from './file/index.js'
 import { kubernetesDefinition } from './kubernetes/index.js'
 import { vaultDefinition } from './vault/index.js'
@@ -13,6 +14,7 @@ export const backendDefinitions: readonly BackendDefinition<any>[] = [
   ssmDefinition,
   secretsManagerDefinition,
   vaultDefinition,
+  keyVaultDefinition,
   kubernetesDefinition
 ]
 

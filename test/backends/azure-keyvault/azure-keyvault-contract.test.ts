@@ -1,0 +1,44 @@
+// type: azure-keyvault against the Key Vault test server (not Azure): the shared store contract,
+// seeded through the server's own API; denied
+// through the principal the server refuses (403 ForbiddenByRbac), unreachable through a closed
+// port, store calls counted from the server's request log.
+import t from 'tap'
+import type { Layout } from '../../../backends/azure-keyvault/names.js'
+import { freePort } from '../../servers/common.js'
+import { backendContract, uniqueIdentity } from '../contract.js'
+import { Backends, keyVaultForSuite, seamedDefinition, seedLayer, serverConfig, vaultCalls } from './keyvault-fixture.js'
+
+const server = await keyVaultForSuite(t, 'azure-keyvault contract')
+if (server !== undefined) {
+
+  for (const layout of ['document'] as Layout[]) {
+    await t.test(`azure-keyvault, layout ${layout}: the store contract`, async t => {
+      const backends = new Backends(server, t)
+      const { backend } = backends.create({ layout })
+      await backendContract(t, {
+        backend,
+        caseInsensitive: true,
+        seed: async (layer, identity, seed) => {
+          seedLayer(server, layout, backend.locate(layer, identity) as string, identity, layer, seed)
+        },
+        seedMalformed: layout === 'document'
+          ? async (layer, identity) => { server.setSecret(backend.locate(layer, identity) as string, '["a list", "not a map"]') }
+          : { skip: 'only the document layout has a document' },
+        denied: async () => ({
+          backend: backends.create({
+            layout,
+            credential: { type: 'clientSecret', tenantId: server.tenantId, clientId: server.principals.denied.clientId, clientSecret: server.principals.denied.secret }
+          }).backend,
+          layer: 'object',
+          identity: uniqueIdentity()
+        }),
+        unreachable: async () => backends.create({ layout, vaultUrl: `https://nfss-test.vault.azure.net:${await freePort()}`, maxAttempts: 1 }).backend,
+        // A vault that does not exist: real clients fail to resolve its name; the test server
+        // closes the connection unanswered. Never an empty layer.
+        missingStore: async () => backends.create({ layout, vaultUrl: server.vaultUrl('no-such-vault'), maxAttempts: 1 }).backend,
+        storeCalls: { count: () => vaultCalls(server).length, maxPerRead: 1 },
+        service: { backend: serverConfig(server, { layout }), definitions: [seamedDefinition(server)] }
+      })
+    })
+  }
+}

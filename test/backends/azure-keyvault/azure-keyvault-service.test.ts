@@ -1,0 +1,37 @@
+// End to end over HTTP: the service answers Northflank's request from the Key Vault test server,
+// with the examples of docs/backends/azure-keyvault.md written the way the docs write them.
+import t from 'tap'
+import { startTestService } from '../../helpers/service.js'
+import { keyVaultForSuite, seamedDefinition, serverConfig } from './keyvault-fixture.js'
+
+const server = await keyVaultForSuite(t, 'azure-keyvault service', ['nfss-test'])
+if (server !== undefined) {
+  const answer = async (backend: Record<string, unknown>, identity: { projectId: string, nfObjectId: string }, logger?: any): Promise<{ status: number, secrets: unknown[] }> => {
+    const service = await startTestService({ backends: [serverConfig(server, backend)] }, { definitions: [seamedDefinition(server)], ...(logger === undefined ? {} : { logger }) })
+    try {
+      const res = await service.fetchAs({ ...identity, nfObjectType: 'service' })
+      return { status: res.status, secrets: (await res.json() as { secrets: unknown[] }).secrets }
+    } finally {
+      await service.close()
+    }
+  }
+
+  t.test('document layout: layers merged, a file with its attributes', async t => {
+    server.setSecret('northflank--global', JSON.stringify({ LOG_LEVEL: 'info', REGION: 'eu' }))
+    server.setSecret('northflank-my01project', JSON.stringify({ LOG_LEVEL: 'debug' }))
+    server.setSecret('northflank-my01project-api', JSON.stringify({
+      DATABASE_URL: 'postgres://app@db/app',
+      '/etc/tls/key.pem': { data: Buffer.from('key').toString('base64'), encoding: 'base64', mode: '0400' }
+    }))
+    t.same(await answer({}, { projectId: 'my-project', nfObjectId: 'api' }), {
+      status: 200,
+      secrets: [
+        { type: 'ENV', key: 'DATABASE_URL', value: 'postgres://app@db/app' },
+        { type: 'ENV', key: 'LOG_LEVEL', value: 'debug' },
+        { type: 'ENV', key: 'REGION', value: 'eu' },
+        { type: 'FILE', path: '/etc/tls/key.pem', data: 'a2V5', encoding: 'base64', permissions: { policy: 'AlwaysSet', mode: '0400' } }
+      ]
+    })
+  })
+
+}
