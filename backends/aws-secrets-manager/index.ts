@@ -10,7 +10,7 @@ import {
 import { Type } from '@sinclair/typebox'
 import { parseDocument } from '../../src/core/document.js'
 import { DEFAULT_TEMPLATES } from '../../src/core/locator.js'
-import { storeError } from '../../src/store/errors.js'
+import { isStoreError, storeError } from '../../src/store/errors.js'
 import { alphabetProblem } from '../../src/store/templates.js'
 import { awsClientConfig, awsOptions, awsStoreError, errorName, type AwsSeam } from '../aws/client.js'
 import type { Backend, BackendContext, BackendDefinition, ReadResult } from '../../src/store/port.js'
@@ -30,6 +30,17 @@ function isDeleted (err: unknown): boolean {
 
 type SecretsManagerOptions = typeof options
 
+/**
+ * ResourceNotFoundException names one missing secret: an empty layer. The store that is not there
+ * is the service: an answer that names no secret (Secrets Manager always sends its ARN and Name)
+ * comes from an endpoint that is not Secrets Manager (a wrong endpoint override, a proxy):
+ * unavailable, never an empty layer nor a malformed one. A region without the service does not
+ * resolve (unavailable); a disabled region or a refused name is denied.
+ */
+function serviceAnswered (answer: { ARN?: string, Name?: string }, what: string): void {
+  if (answer.ARN === undefined && answer.Name === undefined) throw storeError('unavailable', `${what}: the answer names no secret (is the endpoint Secrets Manager?)`)
+}
+
 export function createSecretsManagerBackend (config: Parameters<BackendDefinition<SecretsManagerOptions>['create']>[0], context: BackendContext, seam: AwsSeam<SecretsManagerClient> = {}): Backend {
   const client = new SecretsManagerClient(awsClientConfig(config, seam))
   seam.observe?.(client)
@@ -37,12 +48,15 @@ export function createSecretsManagerBackend (config: Parameters<BackendDefinitio
   const globalTemplate = context.templates.find(t => t.layer === 'global')?.text
 
   async function fetchSecret (name: string, signal: AbortSignal): Promise<GetSecretValueCommandOutput | undefined> {
+    let secret: GetSecretValueCommandOutput
     try {
-      return await client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: config.versionStage }), { abortSignal: signal })
+      secret = await client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: config.versionStage }), { abortSignal: signal })
     } catch (err) {
       if (errorName(err) === 'ResourceNotFoundException' || isDeleted(err)) return undefined
       throw awsStoreError(err, `GetSecretValue ${name}`)
     }
+    serviceAnswered(secret, `GetSecretValue ${name}`)
+    return secret
   }
 
   function documentOf (name: string, secret: GetSecretValueCommandOutput): ReadResult {
@@ -79,9 +93,13 @@ export function createSecretsManagerBackend (config: Parameters<BackendDefinitio
     },
     async ready (signal) {
       try {
-        if (probeName !== undefined) await client.send(new DescribeSecretCommand({ SecretId: probeName }), { abortSignal: signal })
-        else await client.send(new ListSecretsCommand({ MaxResults: 1 }), { abortSignal: signal })
+        if (probeName !== undefined) serviceAnswered(await client.send(new DescribeSecretCommand({ SecretId: probeName }), { abortSignal: signal }), `DescribeSecret ${probeName} (readiness)`)
+        else {
+          const list = await client.send(new ListSecretsCommand({ MaxResults: 1 }), { abortSignal: signal })
+          if (!Array.isArray(list.SecretList)) throw storeError('unavailable', 'ListSecrets (readiness): the answer has no SecretList (is the endpoint Secrets Manager?)')
+        }
       } catch (err) {
+        if (isStoreError(err)) throw err
         if (errorName(err) === 'ResourceNotFoundException') return
         throw awsStoreError(err, `${probeName === undefined ? 'ListSecrets' : `DescribeSecret ${probeName}`} (readiness)`)
       }

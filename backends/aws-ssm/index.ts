@@ -12,7 +12,7 @@ import { LRUCache } from 'lru-cache'
 import { isBase64, modeShorthand, normaliseEncoding, ownerPolicy } from '../../src/core/document.js'
 import { ENV_NAME, type Entry, type FileEntry, type InvalidEntry } from '../../src/core/entries.js'
 import { DEFAULT_TEMPLATES } from '../../src/core/locator.js'
-import { isStoreError } from '../../src/store/errors.js'
+import { isStoreError, storeError } from '../../src/store/errors.js'
 import { alphabetProblem, segmentProblem } from '../../src/store/templates.js'
 import { awsClientConfig, awsOptions, awsStoreError, type AwsSeam } from '../aws/client.js'
 import type { Backend, BackendContext, BackendDefinition, ReadResult } from '../../src/store/port.js'
@@ -79,6 +79,18 @@ export function fileFromTags (path: string, data: string, tags: Tags): FileEntry
 
 type SsmOptions = typeof options
 
+/**
+ * SSM has no folders: a path with no parameters is an empty layer, never "not there". What is not
+ * there is the service: an answer without a Parameters list (SSM always sends one, empty or not)
+ * comes from an endpoint that is not SSM (a wrong endpoint override, a proxy): unavailable, never
+ * an empty layer. A region without SSM does not resolve (unavailable), a disabled region or a
+ * refused path prefix is AccessDenied / UnrecognizedClient (denied).
+ */
+function parametersOf (page: { Parameters?: Parameter[] }, what: string): Parameter[] {
+  if (!Array.isArray(page.Parameters)) throw storeError('unavailable', `${what}: the answer has no Parameters list (is the endpoint SSM?)`)
+  return page.Parameters
+}
+
 /** Runs both walks; when one fails the other is aborted instead of retrying on in the background. */
 async function bothOrNone<A, B> (signal: AbortSignal, start: (inner: AbortSignal) => [Promise<A>, Promise<B>]): Promise<[A, B]> {
   const failed = new AbortController()
@@ -111,7 +123,7 @@ export function createSsmBackend (config: Parameters<BackendDefinition<SsmOption
       const page = await client.send(new GetParametersByPathCommand({
         Path: path, Recursive: recursive, WithDecryption: true, MaxResults: PAGE_SIZE, NextToken: token
       }), { abortSignal: signal }).catch((err: unknown) => { throw awsStoreError(err, `GetParametersByPath ${path}`) })
-      found.push(...(page.Parameters ?? []))
+      found.push(...parametersOf(page, `GetParametersByPath ${path}`))
       token = page.NextToken
     } while (token !== undefined && token !== '')
     return found
@@ -190,8 +202,10 @@ export function createSsmBackend (config: Parameters<BackendDefinition<SsmOption
     },
     async ready (signal) {
       try {
-        await client.send(new GetParametersByPathCommand({ Path: probePath, Recursive: false, WithDecryption: false, MaxResults: 1 }), { abortSignal: signal })
+        const page = await client.send(new GetParametersByPathCommand({ Path: probePath, Recursive: false, WithDecryption: false, MaxResults: 1 }), { abortSignal: signal })
+        parametersOf(page, `GetParametersByPath ${probePath} (readiness)`)
       } catch (err) {
+        if (isStoreError(err)) throw err
         throw awsStoreError(err, `GetParametersByPath ${probePath} (readiness)`)
       }
     },

@@ -4,7 +4,7 @@
 import type { Agent } from 'node:https'
 import { resolve } from 'node:path'
 import {
-  CoreV1Api, KubeConfig, Observable, VersionApi, Watch,
+  AuthorizationV1Api, CoreV1Api, KubeConfig, Observable, VersionApi, Watch,
   type ConfigurationOptions, type RequestContext, type ResponseContext, type V1Secret
 } from '@kubernetes/client-node'
 import { BackendConfigError, storeError, type StoreError } from '../../src/store/errors.js'
@@ -12,7 +12,7 @@ import { BackendConfigError, storeError, type StoreError } from '../../src/store
 /** Test seam, never reachable from config. */
 export interface KubeSeam {
   /** Sees every request made to the apiserver (each LIST page, each watch start). */
-  onRequest?: (request: { verb: 'list' | 'watch' | 'get', path: string }) => void
+  onRequest?: (request: { verb: 'list' | 'watch' | 'get' | 'create', path: string }) => void
   /** Delays between watch retries (tests shorten them). */
   retryDelayMs?: { initial: number, max: number }
   /** Watch length and connect timeout (tests shorten them). */
@@ -108,13 +108,43 @@ function callOptions (signal: AbortSignal): ConfigurationOptions {
   }
 }
 
+/** What GET /api/v1/namespaces/<name> says: there, not there, or not ours to see (403). */
+export type NamespaceStatus = 'exists' | 'missing' | 'forbidden'
+
 export class KubeApi {
   readonly #core: CoreV1Api
   readonly #version: VersionApi
+  readonly #authorization: AuthorizationV1Api
 
   constructor (readonly config: KubeConfig, private readonly seam: KubeSeam = {}) {
     this.#core = config.makeApiClient(CoreV1Api)
     this.#version = config.makeApiClient(VersionApi)
+    this.#authorization = config.makeApiClient(AuthorizationV1Api)
+  }
+
+  /** GET one namespace (needs get on namespaces, cluster-scoped); other failures are thrown. */
+  async namespaceStatus (name: string, signal: AbortSignal): Promise<NamespaceStatus> {
+    signal.throwIfAborted()
+    this.seam.onRequest?.({ verb: 'get', path: `/api/v1/namespaces/${name}` })
+    try {
+      await this.#core.readNamespace({ name }, callOptions(signal))
+      return 'exists'
+    } catch (err) {
+      const status = httpStatusOf(err)
+      if (status === 404) return 'missing'
+      if (status === 403) return 'forbidden'
+      throw err
+    }
+  }
+
+  /** May these credentials list Secrets in every namespace? (a SelfSubjectAccessReview: any authenticated user may ask) */
+  async mayListSecretsEverywhere (signal: AbortSignal): Promise<boolean> {
+    signal.throwIfAborted()
+    this.seam.onRequest?.({ verb: 'create', path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews' })
+    const review = await this.#authorization.createSelfSubjectAccessReview({
+      body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb: 'list', resource: 'secrets' } } }
+    }, callOptions(signal))
+    return review.status?.allowed === true
   }
 
   /** One LIST page. The signal is attached to the request itself, so an abort cancels the HTTP call. */

@@ -10,6 +10,7 @@ import { DEFAULT_RETRY_DELAY_MS, DEFAULT_WATCH_TIMING, informerStrategy } from '
 import { parseLocator, parseSelector } from './labels.js'
 import { compileLayout, DEFAULT_MANAGED_LABEL, DEFAULT_NAMESPACE, DEFAULT_SELECTORS, type Layout } from './layout.js'
 import { listStrategy } from './list.js'
+import { namespaceCheck } from './namespaces.js'
 import { mergeSecrets } from './secrets.js'
 import type { Backend, BackendContext, BackendDefinition, ReadResult } from '../../src/store/port.js'
 
@@ -41,8 +42,10 @@ function layoutOf (config: Parameters<BackendDefinition<KubernetesOptions>['crea
 export function createKubernetesBackend (config: Parameters<BackendDefinition<KubernetesOptions>['create']>[0], context: BackendContext, seam: KubeSeam = {}): Backend {
   const layout = layoutOf(config, context.layers)
   const api = new KubeApi(loadKubeConfig(config, context.baseDir), seam)
+  // A configured namespace that does not exist is a store that is not there (namespaces.ts).
+  const namespaceThere = namespaceCheck(api)
   const source = config.strategy === 'list'
-    ? listStrategy(api, config.managedLabel, layout.fixedNamespaces)
+    ? listStrategy(api, config.managedLabel, layout.fixedNamespaces, namespaceThere)
     : informerStrategy({
       api,
       managedLabel: config.managedLabel,
@@ -51,7 +54,8 @@ export function createKubernetesBackend (config: Parameters<BackendDefinition<Ku
       retryDelayMs: seam.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
       watch: seam.watchTiming ?? DEFAULT_WATCH_TIMING,
       fixedNamespaces: layout.fixedNamespaces,
-      clusterWide: layout.templatedNamespaces
+      clusterWide: layout.templatedNamespaces,
+      namespaceThere
     })
 
   async function read (locator: string, signal: AbortSignal): Promise<ReadResult> {

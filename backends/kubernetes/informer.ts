@@ -11,6 +11,7 @@ import { httpStatusOf, kubeStoreError, type KubeApi } from './client.js'
 import { Freshness } from './freshness.js'
 import { matchesSelector } from './labels.js'
 import { listAll } from './list.js'
+import type { NamespaceCheck } from './namespaces.js'
 import { mapSecret, type MappedSecret, type SecretSource, type SelectorQuery } from './secrets.js'
 
 const LIST_PAGE_SIZE = 500
@@ -37,6 +38,12 @@ export interface WatcherOptions {
   staleLimitMs: number
   retryDelayMs: { initial: number, max: number }
   watch: { watchSeconds: number, connectTimeoutMs: number }
+  /**
+   * Configured namespaces this watcher serves, proven to exist before each LIST and each watch
+   * (namespaces.ts): a LIST or watch in a namespace that does not exist is empty, not an error.
+   */
+  mustExist: readonly string[]
+  namespaceThere: NamespaceCheck
 }
 
 interface Waiter { resolve: () => void, reject: (err: unknown) => void }
@@ -74,6 +81,9 @@ class SecretWatcher {
     while (!this.#closed) {
       let step = 'watch'
       try {
+        step = 'namespace check for'
+        await this.#namespacesThere()
+        step = 'watch'
         if (this.#resourceVersion === '' || this.#relistWanted) {
           step = 'list'
           await this.#relist()
@@ -97,6 +107,13 @@ class SecretWatcher {
         delay = Math.min(delay * 2, this.options.retryDelayMs.max)
       }
     }
+  }
+
+  /** Every configured namespace this watcher serves exists (a failure is handled like a failed LIST). */
+  async #namespacesThere (): Promise<void> {
+    if (this.options.mustExist.length === 0) return
+    const signal = AbortSignal.any([this.#lifetime.signal, AbortSignal.timeout(this.options.watch.connectTimeoutMs)])
+    await Promise.all(this.options.mustExist.map(async namespace => { await this.options.namespaceThere(namespace, signal) }))
   }
 
   async #relist (): Promise<void> {
@@ -282,12 +299,13 @@ class SecretWatcher {
   }
 }
 
-export function informerStrategy (options: Omit<WatcherOptions, 'namespace'> & { fixedNamespaces: ReadonlySet<string>, clusterWide: boolean }): SecretSource {
+export function informerStrategy (options: Omit<WatcherOptions, 'namespace' | 'mustExist'> & { fixedNamespaces: ReadonlySet<string>, clusterWide: boolean }): SecretSource {
   const { fixedNamespaces, clusterWide, ...common } = options
   const watchers = new Map<string, SecretWatcher>()
   const ALL = '*'
-  if (clusterWide) watchers.set(ALL, new SecretWatcher({ ...common, namespace: undefined, logger: common.logger.child({ namespace: ALL }) }))
-  else for (const namespace of fixedNamespaces) watchers.set(namespace, new SecretWatcher({ ...common, namespace, logger: common.logger.child({ namespace }) }))
+  // The cluster-wide watcher also serves the configured namespaces (e.g. a fixed global one): they must exist.
+  if (clusterWide) watchers.set(ALL, new SecretWatcher({ ...common, namespace: undefined, mustExist: [...fixedNamespaces], logger: common.logger.child({ namespace: ALL }) }))
+  else for (const namespace of fixedNamespaces) watchers.set(namespace, new SecretWatcher({ ...common, namespace, mustExist: [namespace], logger: common.logger.child({ namespace }) }))
 
   return {
     async select (namespace, selector, signal) {

@@ -4,6 +4,7 @@
 import type { V1Secret } from '@kubernetes/client-node'
 import { isStoreError } from '../../src/store/errors.js'
 import { kubeStoreError, type KubeApi } from './client.js'
+import type { NamespaceCheck } from './namespaces.js'
 import { mapSecret, type SecretSource } from './secrets.js'
 
 /** Secrets per page: a layer rarely holds more than a few, so one page is the normal case. */
@@ -27,29 +28,39 @@ export async function listAll (api: KubeApi, namespace: string | undefined, labe
   return { items, resourceVersion }
 }
 
-export function listStrategy (api: KubeApi, managedLabel: string, fixedNamespaces: ReadonlySet<string>): SecretSource {
+export function listStrategy (api: KubeApi, managedLabel: string, fixedNamespaces: ReadonlySet<string>, namespaceThere: NamespaceCheck): SecretSource {
+  /**
+   * `call` (a LIST in `namespace`), then for a configured namespace the proof that it exists
+   * (one GET per NAMESPACE_PROOF_MS, asked only after a LIST succeeded: an outage costs no extra calls).
+   */
+  async function inNamespace<T> (namespace: string, what: string, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
+    let result: T
+    try {
+      result = await call()
+    } catch (err) {
+      throw isStoreError(err) ? err : kubeStoreError(err, what)
+    }
+    if (fixedNamespaces.has(namespace)) await namespaceThere(namespace, signal)
+    return result
+  }
   return {
     async select (namespace, selector, signal) {
-      try {
-        // The managed label is part of every read, so both strategies select the same Secrets.
-        const { items } = await listAll(api, namespace, `${selector.text},${managedLabel}`, signal)
-        return items.map(mapSecret)
-      } catch (err) {
-        throw isStoreError(err) ? err : kubeStoreError(err, `list secrets in namespace ${namespace}`)
-      }
+      // The managed label is part of every read, so both strategies select the same Secrets.
+      const { items } = await inNamespace(namespace, `list secrets in namespace ${namespace}`, signal, async () => await listAll(api, namespace, `${selector.text},${managedLabel}`, signal))
+      return items.map(mapSecret)
     },
-    // The read permission itself in every namespace known up front; with only templated
-    // namespaces, reachability and TLS trust (a per-project namespace may not exist yet).
+    // The read permission itself and the namespace, in every namespace known up front; with only
+    // templated namespaces, reachability and TLS trust (a per-project namespace may not exist yet).
     async ready (signal) {
-      let what = 'GET /version (readiness)'
-      try {
-        if (fixedNamespaces.size === 0) await api.version(signal)
-        for (const namespace of fixedNamespaces) {
-          what = `list secrets in namespace ${namespace} (readiness)`
-          await api.listPage({ namespace, labelSelector: managedLabel, limit: 1, signal })
+      if (fixedNamespaces.size === 0) {
+        try {
+          await api.version(signal)
+        } catch (err) {
+          throw kubeStoreError(err, 'GET /version (readiness)')
         }
-      } catch (err) {
-        throw kubeStoreError(err, what)
+      }
+      for (const namespace of fixedNamespaces) {
+        await inNamespace(namespace, `list secrets in namespace ${namespace} (readiness)`, signal, async () => await api.listPage({ namespace, labelSelector: managedLabel, limit: 1, signal }))
       }
     },
     async close () {}

@@ -54,6 +54,15 @@ export interface ContractFixture {
   /** The same backend type pointed at a closed 127.0.0.1 port. */
   unreachable: (() => Promise<Backend>) | Skip
   /**
+   * The same backend type, reachable and with valid credentials, pointed at a store location that
+   * does not exist: a root folder that did not mount, a Vault mount never enabled, a namespace that
+   * is not there, an endpoint that is not the service. Every default layer must then fail
+   * (NFSS_STORE_UNAVAILABLE, or NFSS_STORE_DENIED where the store cannot say more), never read as
+   * `found: false`: "the store is not there" is an outage, "this locator is empty" is an empty layer.
+   * ready() must fail too, so /readyz and the secret route agree.
+   */
+  missingStore: (() => Promise<Backend>) | Skip
+  /**
    * Store API calls made so far, to prove calls per read do not grow with keys, and the most one
    * read of one locator may take: a number, or a bound that names what grows (SSM's per-file tags).
    */
@@ -190,7 +199,7 @@ export async function backendContract (t: Test, fixture: ContractFixture): Promi
     await t.rejects(backend.read(backend.locate('object', identity) as string, controller.signal))
   })
 
-  const { seedMalformed, denied, unreachable, storeCalls, service } = fixture
+  const { seedMalformed, denied, unreachable, missingStore, storeCalls, service } = fixture
 
   await contractCase(t, 'contract: end to end: the service answers a request over HTTP, layers merged in order', service, async (t, service) => {
     const identity = uniqueIdentity()
@@ -232,6 +241,22 @@ export async function backendContract (t: Test, fixture: ContractFixture): Promi
       await t.rejects(dead.ready(AbortSignal.timeout(10_000)))
     } finally {
       await dead.close()
+    }
+  })
+
+  await contractCase(t, 'contract: a store that is not there is NFSS_STORE_UNAVAILABLE (or DENIED) on every layer, never an empty layer', missingStore, async (t, missingStore) => {
+    const absent = await missingStore()
+    try {
+      const identity = uniqueIdentity()
+      for (const layer of layers) {
+        const locator = absent.locate(layer, identity)
+        t.type(locator, 'string', `${layer} has a locator`)
+        const outcome = await callStore(absent, locator as string, 10_000).then(result => result, (err: unknown) => err)
+        t.match(outcome, { code: /^NFSS_STORE_(UNAVAILABLE|DENIED)$/ }, `${layer}: ${(outcome as Error).message ?? JSON.stringify(outcome)}`)
+      }
+      await t.rejects(absent.ready(AbortSignal.timeout(10_000)), { code: /^NFSS_STORE_(UNAVAILABLE|DENIED)$/ }, 'ready() fails too')
+    } finally {
+      await absent.close()
     }
   })
 

@@ -15,6 +15,7 @@ import {
 import { backendContract, documentOf, uniqueIdentity } from '../contract.js'
 import { backendConfig, storeContext } from '../kit.js'
 import { awsFaultCases } from '../aws/aws-fault-cases.js'
+import { startNotTheService } from '../aws/not-the-service.js'
 
 const moto = await startMotoForSuite(t, 'aws-secrets-manager')
 if (moto !== undefined) {
@@ -67,6 +68,13 @@ if (moto !== undefined) {
       return { backend: create({ endpoint: iamMoto.endpoint }, { credentials }), layer: 'object', identity: uniqueIdentity() }
     },
     unreachable: async () => create({ endpoint: `http://127.0.0.1:${await freePort()}` }),
+    // Secrets Manager has no folders to be missing: what can be not there is the service itself, an endpoint
+    // that answers 200 {} to everything (docs/backends/aws.md, "A store that is not there").
+    missingStore: async () => {
+      const elsewhere = await startNotTheService()
+      t.teardown(elsewhere.close)
+      return create({ endpoint: elsewhere.endpoint })
+    },
     service: { backend: { name: 'sm', type: 'aws-secrets-manager', region: MOTO_REGION, endpoint } },
     storeCalls: { count: () => calls.length, maxPerRead: 1 }
   })

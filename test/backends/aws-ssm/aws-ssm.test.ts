@@ -16,6 +16,7 @@ import {
 import { backendContract, sortEntries, uniqueIdentity, type Seed } from '../contract.js'
 import { backendConfig, storeContext } from '../kit.js'
 import { awsFaultCases } from '../aws/aws-fault-cases.js'
+import { startNotTheService } from '../aws/not-the-service.js'
 
 const EMPTY = '(empty)'
 const moto = await startMotoForSuite(t, 'aws-ssm')
@@ -78,6 +79,13 @@ if (moto !== undefined) {
       return { backend: create({ endpoint: iamMoto.endpoint }, credentials), layer: 'object', identity: uniqueIdentity() }
     },
     unreachable: async () => create({ endpoint: `http://127.0.0.1:${await freePort()}` }),
+    // SSM has no folders to be missing: what can be not there is the service itself, an endpoint
+    // that answers 200 {} to everything (docs/backends/aws.md, "A store that is not there").
+    missingStore: async () => {
+      const elsewhere = await startNotTheService()
+      t.teardown(elsewhere.close)
+      return create({ endpoint: elsewhere.endpoint })
+    },
     seedMalformed: { skip: 'SSM holds one value per parameter: there is no document to be malformed (bad names and tags are tested below)' },
     service: { backend: { name: 'ssm', type: 'aws-ssm', region: MOTO_REGION, endpoint } },
     storeCalls: {

@@ -33,7 +33,9 @@ await backendContract(t, {
   seed: async (layer, identity, seed) => { await writeLocator(backend.locate(layer, identity) as string, stringify(documentOf(seed))) },
   seedMalformed: async (layer, identity) => { await writeLocator(backend.locate(layer, identity) as string, '- a list\n- not a map\n') },
   denied: { skip: 'the file store has no credentials: an unreadable file is NFSS_STORE_DENIED, tested below' },
-  unreachable: { skip: 'a local folder has no network: a missing root is tested below' },
+  unreachable: { skip: 'a local folder has no network: a missing root is missingStore' },
+  // A volume that did not mount: the configured root is not there.
+  missingStore: async () => create({ root: join(root, 'not-mounted-volume') }),
   // Counting calls to read() itself could never fail; a read is one readFile by construction.
   service: { backend: { name: 'files', type: 'file', root } },
   storeCalls: { skip: 'a read is one readFile of one file by construction (backends/file/index.ts)' }

@@ -20,6 +20,7 @@ import { freePort, waitUntil } from '../../servers/common.js'
 import { backendContract, uniqueIdentity } from '../contract.js'
 import { KubeApi, loadKubeConfig } from '../../../backends/kubernetes/client.js'
 import { informerStrategy } from '../../../backends/kubernetes/informer.js'
+import { namespaceCheck } from '../../../backends/kubernetes/namespaces.js'
 import { parseSelector, type Requirement } from '../../../backends/kubernetes/labels.js'
 import { DEFAULT_MANAGED_LABEL } from '../../../backends/kubernetes/layout.js'
 import { ANNOTATIONS } from '../../../backends/kubernetes/secrets.js'
@@ -92,7 +93,7 @@ if (kube !== undefined) {
     } as unknown as KubeApi
     const source = informerStrategy({
       api, managedLabel: DEFAULT_MANAGED_LABEL, logger, staleLimitMs: staleLimitSeconds * 1000, retryDelayMs: fast.retryDelayMs,
-      watch: { watchSeconds: 300, connectTimeoutMs: 1000 }, fixedNamespaces: new Set([namespace]), clusterWide: false
+      watch: { watchSeconds: 300, connectTimeoutMs: 1000 }, fixedNamespaces: new Set([namespace]), clusterWide: false, namespaceThere: namespaceCheck(real)
     })
     t.teardown(async () => { await source.close() })
     const selector = { text: DEFAULT_MANAGED_LABEL, requirements: parseSelector(DEFAULT_MANAGED_LABEL) as Requirement[] }
@@ -109,6 +110,7 @@ if (kube !== undefined) {
 
   await t.test('contract: strategy informer, a namespace per project (one cluster-wide watch)', async t => {
     const globalNamespace = uniqueName('nfss-global')
+    await cluster.ensureNamespace(globalNamespace) // a configured namespace is part of the store: it must exist
     const config = { namespace: 'nfi-{projectId}', namespaces: { global: globalNamespace } }
     const backend = factory.create(config, { seam: fast })
     const escaped = backend.locate('object', { projectId: 'Proj.1', nfObjectId: 'o', nfObjectType: 'service' })?.split('/')[0] ?? ''
@@ -127,6 +129,8 @@ if (kube !== undefined) {
       },
       denied: async () => ({ backend: factory.create({ ...config, kubeconfig: cluster.kubeconfig({ token: kube.restrictedToken }) }), layer: 'object', identity: uniqueIdentity() }),
       unreachable: async () => factory.create({ ...config, kubeconfig: cluster.kubeconfig({ server: `https://127.0.0.1:${await freePort()}` }) }),
+      // The configured global namespace does not exist: the cluster-wide watch would see it as empty.
+      missingStore: async () => factory.create({ ...config, namespaces: { global: uniqueName('nfss-missing') } }, { seam: fast }),
       service: { skip: 'the informer end to end has its own case: "end to end: the service answers over HTTP from the apiserver"' },
       storeCalls: { skip: 'the informer reads from memory: no API call per read, counted in "after the sync, reads cost no API call"' }
     })
@@ -144,7 +148,19 @@ if (kube !== undefined) {
     for (let i = 0; i < 200; i++) sizes.add((await read(backend, locator)).entries.length)
     t.same([...sizes], [2], 'every read answered')
     t.equal(requests.length - before, 0, '200 reads, no API call')
-    t.same(requests, [`list /api/v1/namespaces/${namespace}/secrets`, `watch /api/v1/namespaces/${namespace}/secrets`])
+    t.same(requests, [`get /api/v1/namespaces/${namespace}`, `list /api/v1/namespaces/${namespace}/secrets`, `watch /api/v1/namespaces/${namespace}/secrets`], 'the namespace proven to exist, one LIST, one WATCH')
+  })
+
+  t.test('informer: partial answer when a store is missing: a configured namespace that does not exist fails reads until it is created', async t => {
+    const namespace = uniqueName('nfss-late')
+    const backend = factory.create({ namespace }, { seam: fast })
+    const { locator } = object(backend, uniqueIdentity())
+    t.same((await kube.request('GET', `/api/v1/namespaces/${namespace}/secrets`)).body.items, [], 'the apiserver LISTs a missing namespace as empty')
+    await t.rejects(read(backend, locator), { code: 'NFSS_STORE_UNAVAILABLE', message: `namespace ${namespace} does not exist` }, 'never an empty layer')
+    await t.rejects(backend.ready(AbortSignal.timeout(10_000)), { code: 'NFSS_STORE_UNAVAILABLE' }, 'readiness says the same')
+    await cluster.ensureNamespace(namespace)
+    await waitUntil('the informer syncs once the namespace exists', async () => await read(backend, locator).then(r => r.found === false, () => false), 10_000)
+    t.pass('created: the layer reads as empty, the informer synced without a restart')
   })
 
   t.test('informer: changes arrive through the watch without a restart, within a second or two', async t => {

@@ -25,6 +25,8 @@ if (kube !== undefined) {
   const requests: string[] = []
   const backend = factory.create({}, { seam: { onRequest: r => requests.push(`${r.verb} ${r.path}`) } })
   const read = async (b: Backend, locator: string): Promise<any> => await callStore(b, locator, 10_000)
+  /** The LISTs among the requests (a read may also GET its namespace, once per 30 s). */
+  const lists = (made: string[]): string[] => made.filter(r => r.startsWith('list '))
   const objectOf = (identity: Identity): { locator: string, labels: Record<string, string> } => {
     const locator = backend.locate('object', identity) as string
     return { locator, labels: labelsFor(locator.slice(namespace.length + 1)) }
@@ -41,8 +43,11 @@ if (kube !== undefined) {
       },
       denied: async () => ({ backend: factory.create({ kubeconfig: cluster.kubeconfig({ token: kube.restrictedToken }) }), layer: 'object', identity: uniqueIdentity() }),
       unreachable: async () => factory.create({ kubeconfig: cluster.kubeconfig({ server: `https://127.0.0.1:${await freePort()}` }) }),
+      // A configured namespace that does not exist (the apiserver LISTs it as empty).
+      missingStore: async () => factory.create({ namespace: uniqueName('nfss-missing') }),
       service: { backend: factory.configSource() },
-      storeCalls: { count: () => requests.length, maxPerRead: 1 }
+      // One LIST, plus one GET of the namespace when its proof is older than 30 s (namespaces.ts).
+      storeCalls: { count: () => requests.length, maxPerRead: 2 }
     })
   })
 
@@ -61,7 +66,7 @@ if (kube !== undefined) {
     await cluster.createSecret(namespace, { name: uniqueName('unmanaged'), labels: unmanaged, data: { UNMANAGED: 'no' } })
     const before = requests.length
     t.same((await read(backend, locator)).entries, [{ type: 'ENV', key: 'MANAGED', value: 'yes' }])
-    t.same(requests.slice(before), [`list /api/v1/namespaces/${namespace}/secrets`])
+    t.same(lists(requests.slice(before)), [`list /api/v1/namespaces/${namespace}/secrets`])
   })
 
   t.test('list: more Secrets than one page are read page by page (limit/continue), all of them', async t => {
@@ -74,7 +79,43 @@ if (kube !== undefined) {
     }
     const before = requests.length
     t.equal((await read(backend, locator)).entries.length, 105)
-    t.equal(requests.length - before, 2, '105 Secrets: 2 pages of 100')
+    t.equal(lists(requests.slice(before)).length, 2, '105 Secrets: 2 pages of 100')
+  })
+
+  t.test('list: partial answer when a store is missing: a configured namespace that does not exist is never an empty layer, whatever the RBAC', async t => {
+    const missing = uniqueName('nfss-missing')
+    const identity = uniqueIdentity()
+    t.same((await kube.request('GET', `/api/v1/namespaces/${missing}/secrets`)).body.items, [], 'the apiserver LISTs a missing namespace as empty')
+    const admin = factory.create({ namespace: missing })
+    await t.rejects(read(admin, admin.locate('object', identity) as string), { code: 'NFSS_STORE_UNAVAILABLE', message: `namespace ${missing} does not exist` }, 'may get namespaces: 404 is unavailable')
+    await t.rejects(admin.ready(AbortSignal.timeout(10_000)), { code: 'NFSS_STORE_UNAVAILABLE', message: `namespace ${missing} does not exist` }, 'and so is readiness')
+
+    // deploy/rbac/namespace-role.yaml: Secrets through a RoleBinding inside the namespace, no get on namespaces.
+    const saNamespace = uniqueName('nfss-sa')
+    const token = await cluster.serviceAccountToken(saNamespace, 'reader')
+    const subjects = [{ kind: 'ServiceAccount', name: 'reader', namespace: saNamespace }]
+    const asReader = (extra: Record<string, unknown>): Backend => factory.create({ kubeconfig: cluster.kubeconfig({ token }), ...extra })
+    const granted = uniqueName('nfss-granted')
+    await cluster.apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'reader', namespace: granted }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] }] })
+    await cluster.apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'reader', namespace: granted }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reader' }, subjects })
+    const inGranted = asReader({ namespace: granted })
+    t.same(await read(inGranted, inGranted.locate('object', identity) as string), { found: false }, 'namespaced access: the namespace exists (its RoleBinding lives there), the layer is empty')
+    await t.rejects(read(asReader({ namespace: missing }), `${missing}/nf-secret-source/scope=global`), { code: 'NFSS_STORE_DENIED' }, 'namespaced access: a missing namespace has no RoleBinding, the LIST is refused')
+
+    // deploy/rbac/cluster-role.yaml: Secrets in every namespace, no get on namespaces: a LIST proves nothing.
+    const everywhere = uniqueName('nfss-secrets-everywhere')
+    await cluster.apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: everywhere }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] }] })
+    await cluster.apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: everywhere }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: everywhere }, subjects })
+    await t.rejects(read(asReader({ namespace: missing }), `${missing}/nf-secret-source/scope=global`), { code: 'NFSS_STORE_DENIED', message: /get namespace .*: HTTP 403.*grant get on namespaces \(resourceNames: \[/ }, 'cluster-wide access without get on namespaces: denied, naming the permission')
+    const namespaces = uniqueName('nfss-get-namespaces')
+    await cluster.apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: namespaces }, rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get'], resourceNames: [missing, namespace] }] })
+    await cluster.apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: namespaces }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: namespaces }, subjects })
+    await t.rejects(read(asReader({ namespace: missing }), `${missing}/nf-secret-source/scope=global`), { code: 'NFSS_STORE_UNAVAILABLE', message: `namespace ${missing} does not exist` }, 'with get on the namespace: unavailable')
+    const there = asReader({ namespace })
+    t.same(await read(there, there.locate('object', identity) as string), { found: false }, 'with get on the namespace: an existing one reads')
+
+    const perProject = factory.create({ namespace: 'nfl-{projectId}', namespaces: { global: namespace } })
+    t.same(await read(perProject, perProject.locate('object', identity) as string), { found: false }, 'a per-project namespace that does not exist is that project\'s empty layer')
   })
 
   t.test('list: an abort cancels the LIST in flight', async t => {

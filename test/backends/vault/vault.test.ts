@@ -45,6 +45,8 @@ if (bao !== undefined) {
         seed: async (layer, identity, seed) => { await bao.write(mount, version, backend.locate(layer, identity) as string, documentOf(seed)) },
         denied: async () => ({ backend: create(version === 2 ? {} : { mount, kvVersion: 1 }), layer: 'object', identity: forbidden() }),
         unreachable: async () => create({ address: `http://127.0.0.1:${await freePort()}` }),
+        // A mount never enabled (the read policy covers it, so OpenBao's router answers, not the policy).
+        missingStore: async () => create({ mount: ABSENT_MOUNTS[0], kvVersion: version }),
         service: { backend: { name: 'bao', type: 'vault', address: bao.address, auth: { method: 'token', token: reader }, ...(version === 2 ? {} : { mount, kvVersion: 1 }) } },
         seedMalformed: { skip: 'KV data is always a JSON map: values that are not entries are skipped as invalid, tested below' },
         storeCalls: { count: () => calls.length, maxPerRead: 1 }
