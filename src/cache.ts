@@ -4,17 +4,28 @@
 // - stale-if-error: when the store call fails, a copy younger than staleIfError is served;
 //   until the store answers again, that copy is served at once and the store is retried in
 //   the background once per ttl, so an outage does not make every start wait a call timeout
-// - empty layers (found: false) are cached like any other read; errors are never cached
+// - empty layers (found: false) are cached like any other read
+// - errorTtl: a denied or malformed outcome with no stale copy to serve is remembered this long and
+//   answered without a store call (a denied path would otherwise cost a store call per request);
+//   unavailable outcomes are never remembered: they keep stale-if-error and the background retry
 // lru-cache bounds the entries; the rest is here because lru-cache's fetch() does not tell
 // coalesced callers that they got a stale copy, nor why.
 import { LRUCache } from 'lru-cache'
 import type { Backend, ReadResult } from './store/port.js'
 import type { CacheStatus, StoreReader } from './resolver.js'
+import { isStoreError, type StoreError } from './store/errors.js'
 
 export interface CacheSettings {
   ttl: number
   staleIfError: number
   maxEntries: number
+  /** Seconds a denied or malformed outcome is remembered (no store call meanwhile); 0: never. */
+  errorTtl: number
+}
+
+interface Failure {
+  error: StoreError
+  at: number
 }
 
 interface Stored {
@@ -24,8 +35,11 @@ interface Stored {
   failedAt?: number
 }
 
-/** How one layer read went: its cache status, or error (the read failed). */
-export type CacheReadOutcome = CacheStatus | 'error'
+/**
+ * How one layer read went: its cache status; error (the read failed: a store call failed, or a
+ * shared one); cached_error (a remembered denied or malformed outcome, no store call).
+ */
+export type CacheReadOutcome = CacheStatus | 'error' | 'cached_error'
 
 export interface CacheEvents {
   /** One per read. */
@@ -38,6 +52,7 @@ export type StoreCall = (backend: Backend, locator: string) => Promise<ReadResul
 
 export class LocatorCache {
   readonly #entries: LRUCache<string, Stored>
+  readonly #failures: LRUCache<string, Failure>
   readonly #inflight = new Map<string, Promise<Stored>>()
 
   constructor (
@@ -47,6 +62,7 @@ export class LocatorCache {
     private readonly now: () => number = Date.now
   ) {
     this.#entries = new LRUCache({ max: settings.maxEntries })
+    this.#failures = new LRUCache({ max: settings.maxEntries })
   }
 
   get size (): number {
@@ -59,9 +75,26 @@ export class LocatorCache {
     return cached !== undefined && this.now() - cached.fetchedAt < this.settings.ttl * 1000 ? cached.result : undefined
   }
 
+  /**
+   * The remembered denied or malformed outcome while it is younger than errorTtl, unless read()
+   * would serve a stale copy instead (synchronous, like fresh()).
+   */
+  failure (locator: string): StoreError | undefined {
+    const failure = this.#failures.get(locator)
+    if (failure === undefined) return undefined
+    if (this.now() - failure.at >= this.settings.errorTtl * 1000) {
+      this.#failures.delete(locator)
+      return undefined
+    }
+    const known = this.#entries.get(locator)
+    return known?.failedAt !== undefined && this.#servableStale(known) ? undefined : failure.error
+  }
+
   async read (locator: string, events: CacheEvents = {}): Promise<{ result: ReadResult, cache: CacheStatus }> {
     const cached = this.fresh(locator)
     if (cached !== undefined) return { result: cached, cache: 'hit' }
+    const remembered = this.failure(locator)
+    if (remembered !== undefined) throw remembered
     const known = this.#entries.get(locator)
     if (known?.failedAt !== undefined && this.#servableStale(known)) {
       if (!this.#inflight.has(locator) && this.now() - known.failedAt >= this.settings.ttl * 1000) {
@@ -93,11 +126,15 @@ export class LocatorCache {
       result => {
         const stored = { result, fetchedAt: this.now() }
         this.#entries.set(locator, stored)
+        this.#failures.delete(locator)
         return stored
       },
       (err: unknown) => {
         const stale = this.#entries.get(locator)
         if (stale !== undefined) stale.failedAt = this.now()
+        // Denied and malformed say something about the store's content or our rights, and repeat
+        // until someone changes them: remembered briefly. Unavailable may be gone the next moment.
+        if (this.settings.errorTtl > 0 && isStoreError(err) && err.kind !== 'unavailable') this.#failures.set(locator, { error: err, at: this.now() })
         throw err
       })
     this.#inflight.set(locator, flight)
@@ -119,6 +156,11 @@ export function cachedReader (backends: ReadonlyArray<{ backend: Backend, cache:
     if (hit !== undefined) {
       events.onRead?.(backend.name, 'hit')
       return { result: hit, cache: 'hit' }
+    }
+    const remembered = cache?.failure(locator)
+    if (remembered !== undefined) {
+      events.onRead?.(backend.name, 'cached_error')
+      return Promise.reject(remembered)
     }
     return (async () => {
       try {

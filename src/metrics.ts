@@ -58,7 +58,7 @@ export function createMetrics (): Metrics {
     registers: [registry]
   })
   // eslint-disable-next-line no-new
-  new Counter({ name: `${PREFIX}cache_reads_total`, help: 'Layer reads by backend and cache result (hit, miss, coalesced, stale, off, error)', labelNames: ['backend', 'result'], registers: [registry], collect () { cacheCounts.copyTo(this) } })
+  new Counter({ name: `${PREFIX}cache_reads_total`, help: 'Layer reads by backend and cache result (hit, miss, coalesced, stale, off, error, cached_error)', labelNames: ['backend', 'result'], registers: [registry], collect () { cacheCounts.copyTo(this) } })
   const invalid = new Counter({ name: `${PREFIX}invalid_entries_total`, help: 'Entries skipped (or refused in strict mode) because their name or path is invalid', labelNames: ['backend', 'locator', 'key'], registers: [registry] })
   let watched = new Map<string, LocatorCache>()
   // eslint-disable-next-line no-new

@@ -16,7 +16,7 @@ function countingBackend (store: ReturnType<typeof countingStore>): Backend {
   return definition.create(config as never, storeContext(definition, config, { logger: silentLogger(), baseDir: '.', layers: ['global', 'project', 'object'] })) as Backend
 }
 
-function unit (settings = { ttl: 30, staleIfError: 600, maxEntries: 100 }) {
+function unit (settings = { ttl: 30, staleIfError: 600, maxEntries: 100, errorTtl: 5 }) {
   const store = countingStore()
   const backend = countingBackend(store)
   let now = 1_000_000
@@ -47,7 +47,7 @@ t.test('single-flight: 200 concurrent misses share one store call', async t => {
   t.equal(reads.filter(r => r.cache === 'coalesced').length, 199)
 })
 
-t.test('negative caching: an empty layer is cached too; errors are not', async t => {
+t.test('negative caching: an empty layer is cached too; an unavailable store is not', async t => {
   const { store, cache } = unit()
   await cache.read('missing')
   await cache.read('missing')
@@ -58,8 +58,45 @@ t.test('negative caching: an empty layer is cached too; errors are not', async t
   t.equal(store.calls.get('failing'), 2)
 })
 
+t.test('denied reads multiply: a denied or malformed outcome is remembered for errorTtl, one store call for N reads', async t => {
+  for (const kind of ['denied', 'malformed'] as const) {
+    const { store, cache, advance } = unit()
+    store.failWith = kind
+    for (let i = 0; i < 20; i++) await t.rejects(cache.read('l'), { code: `NFSS_STORE_${kind.toUpperCase()}` })
+    t.equal(store.calls.get('l'), 1, `${kind}: 20 reads within errorTtl, 1 store call`)
+    t.match(cache.failure('l'), { kind }, 'remembered (the synchronous check the reader uses)')
+    advance(4_999)
+    await t.rejects(cache.read('l'))
+    t.equal(store.calls.get('l'), 1, `${kind}: still remembered just before errorTtl`)
+    advance(1)
+    await t.rejects(cache.read('l'))
+    t.equal(store.calls.get('l'), 2, `${kind}: errorTtl later the store is asked again`)
+    store.failWith = undefined
+    advance(5_000)
+    t.match(await cache.read('l'), { cache: 'miss', result: { found: false } }, `${kind}: fixed in the store: served again`)
+    t.equal(cache.failure('l'), undefined, 'a successful read forgets the failure')
+  }
+  const off = unit({ ttl: 30, staleIfError: 600, maxEntries: 100, errorTtl: 0 })
+  off.store.failWith = 'denied'
+  for (let i = 0; i < 3; i++) await t.rejects(off.cache.read('l'), { code: 'NFSS_STORE_DENIED' })
+  t.equal(off.store.calls.get('l'), 3, 'errorTtl 0: every read asks the store')
+})
+
+t.test('errorTtl: a denied outcome with a stale copy inside staleIfError keeps serving the copy (today\'s rules)', async t => {
+  const { store, cache, advance } = unit()
+  store.documents.set('l', { A: '1' })
+  await cache.read('l')
+  store.failWith = 'denied'
+  advance(31_000)
+  t.match(await cache.read('l'), { cache: 'stale', result: { entries: [{ value: '1' }] } })
+  t.equal(cache.failure('l'), undefined, 'no remembered error is answered while a stale copy is served')
+  advance(6_000)
+  t.match(await cache.read('l'), { cache: 'stale' })
+  t.equal(store.calls.get('l'), 2, 'the background retry stays once per ttl')
+})
+
 t.test('stale-if-error: a copy inside the window is served, outside it the error is', async t => {
-  const { store, cache, advance } = unit({ ttl: 30, staleIfError: 600, maxEntries: 100 })
+  const { store, cache, advance } = unit({ ttl: 30, staleIfError: 600, maxEntries: 100, errorTtl: 5 })
   store.documents.set('l', { A: '1' })
   await cache.read('l')
   store.failWith = 'denied'
@@ -72,7 +109,7 @@ t.test('stale-if-error: a copy inside the window is served, outside it the error
 })
 
 t.test('during an outage the stale copy is served at once; the store is retried in the background once per ttl', async t => {
-  const { store, cache, advance } = unit({ ttl: 30, staleIfError: 600, maxEntries: 100 })
+  const { store, cache, advance } = unit({ ttl: 30, staleIfError: 600, maxEntries: 100, errorTtl: 5 })
   store.documents.set('l', { A: '1' })
   await cache.read('l')
   store.failWith = 'unavailable'
@@ -98,7 +135,7 @@ t.test('during an outage the stale copy is served at once; the store is retried 
 })
 
 t.test('an outage stays in the log: each failed background retry (once per ttl) is reported as a stale serve', async t => {
-  const { store, cache, advance } = unit({ ttl: 30, staleIfError: 600, maxEntries: 100 })
+  const { store, cache, advance } = unit({ ttl: 30, staleIfError: 600, maxEntries: 100, errorTtl: 5 })
   store.documents.set('l', { A: '1' })
   await cache.read('l')
   store.failWith = 'unavailable'
@@ -120,7 +157,7 @@ t.test('a store call that throws synchronously does not block its locator for go
   const store = countingStore()
   const backend = countingBackend(store)
   let calls = 0
-  const cache = new LocatorCache(backend, { ttl: 30, staleIfError: 600, maxEntries: 10 }, (b, locator) => {
+  const cache = new LocatorCache(backend, { ttl: 30, staleIfError: 600, maxEntries: 10, errorTtl: 5 }, (b, locator) => {
     if (++calls === 1) throw new Error('thrown before any promise')
     return callStore(b, locator, 1000)
   })
@@ -130,7 +167,7 @@ t.test('a store call that throws synchronously does not block its locator for go
 })
 
 t.test('LRU: the bound on entries holds and the least recently used goes first', async t => {
-  const { store, cache } = unit({ ttl: 30, staleIfError: 600, maxEntries: 2 })
+  const { store, cache } = unit({ ttl: 30, staleIfError: 600, maxEntries: 2, errorTtl: 5 })
   await cache.read('a')
   await cache.read('b')
   await cache.read('a')
@@ -194,6 +231,20 @@ t.test('over HTTP: a failing store with nothing cached is a 503, never an empty 
     t.match(await res.json(), { code: `NFSS_STORE_${kind.toUpperCase()}` })
     await svc.close()
   }
+})
+
+t.test('over HTTP: denied reads multiply: N requests for a denied layer within errorTtl cost one store call per locator, counted as cached_error', async t => {
+  const store = countingStore()
+  store.failWith = 'denied'
+  const svc = await startTestService({ backends: [{ name: 'counting', type: 'counting' }] }, { definitions: [countingDefinition(store)] })
+  t.teardown(() => svc.close())
+  const statuses = new Set<number>()
+  for (let i = 0; i < 10; i++) statuses.add((await svc.fetchAs(api)).status)
+  t.same([...statuses], [503], 'every request fails, none is answered empty')
+  t.same(Object.fromEntries(store.calls), { 'northflank/_global': 1, 'northflank/proj/_shared': 1, 'northflank/proj/api': 1 }, '10 requests x 3 layers: one store call per locator')
+  const metrics = await (await fetch(new URL('metrics', svc.service.opsUrl))).text()
+  t.match(metrics, 'nf_secret_source_cache_reads_total{backend="counting",result="cached_error"} 27')
+  t.match(metrics, 'nf_secret_source_store_calls_total{backend="counting",outcome="denied"} 3')
 })
 
 t.test('ttl: 0 disables the cache', async t => {

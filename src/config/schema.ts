@@ -8,7 +8,8 @@ const Timeout = (def: number, description: string) => Type.Number({ exclusiveMin
 export const CacheSchema = Type.Object({
   ttl: Seconds(30, 'seconds a read is served from memory; 0 disables the cache'),
   staleIfError: Seconds(600, 'seconds a cached read may still be served when the store fails'),
-  maxEntries: Type.Integer({ minimum: 1, default: 10_000, description: 'bound on cached locators (LRU)' })
+  maxEntries: Type.Integer({ minimum: 1, default: 10_000, description: 'bound on cached locators (LRU)' }),
+  errorTtl: Seconds(5, 'seconds a denied or malformed read is remembered and answered without a store call; 0 turns it off')
 }, { additionalProperties: false, default: {} })
 
 export const BackendBaseSchema = Type.Object({

@@ -272,6 +272,31 @@ if (bao !== undefined) {
     t.notMatch(lines(), reader)
   })
 
+  t.test('vault: denied reads multiply: a denied path read N times within errorTtl costs one read of it against OpenBao', async t => {
+    const identity = forbidden()
+    const denied = [`secret/data/northflank/${FORBIDDEN_PROJECT}/_shared`, `secret/data/northflank/${FORBIDDEN_PROJECT}/${identity.nfObjectId}`]
+    const costOf = async (cache: Record<string, unknown>): Promise<{ reads: number, lookups: number }> => {
+      const calls: VaultCall[] = []
+      const observed = { ...vaultDefinition, create: (config: any, context: any) => createVaultBackend(config, context, { observe: call => calls.push(call) }) }
+      const service = await startTestService({ backends: [{ name: 'bao', type: 'vault', address: bao.address, auth: { method: 'token', token: reader }, cache }] }, { definitions: [observed] })
+      try {
+        const before = calls.length // the login's lookup-self
+        for (let i = 0; i < 10; i++) t.equal((await service.fetchAs(identity)).status, 503)
+        const made = calls.slice(before)
+        return { reads: made.filter(c => denied.includes(c.path)).length, lookups: made.filter(c => c.path === 'auth/token/lookup-self').length }
+      } finally {
+        await service.close()
+      }
+    }
+    const remembered = await costOf({}) // the default errorTtl
+    t.equal(remembered.reads, 2, '10 requests, 2 denied layers: one read per denied path')
+    // The login, one per denied read (the token is alive: a policy denial), and the background readiness check.
+    t.ok(remembered.lookups <= 4, `${remembered.lookups} lookup-self calls`)
+    const everyTime = await costOf({ errorTtl: 0 })
+    t.ok(everyTime.reads >= 10, `errorTtl 0 (the old rule): ${everyTime.reads} reads and ${everyTime.lookups} lookups for the same 10 requests`)
+    t.comment(`10 requests for a denied identity: errorTtl 5 s ${remembered.reads} reads + ${remembered.lookups} lookup-self; errorTtl 0 ${everyTime.reads} reads + ${everyTime.lookups} lookup-self`)
+  })
+
   t.test('vault: end to end, a layer on a mount that does not exist is a 503, never fewer secrets', async t => {
     const { logger, lines } = capturingLogger()
     const identity = uniqueIdentity()
