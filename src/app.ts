@@ -43,7 +43,7 @@ export async function buildApp ({ config, backends, logger, read, metrics, trans
     app.addHook('onRequest', app.rateLimit({ max: config.server.rateLimit.max, timeWindow: config.server.rateLimit.windowSeconds * 1000 }))
   }
   await app.register(verifyJwt, { auth: config.auth })    // Authorization: Bearer <JWT> -> verified claims
-  await app.register(identity, { auth: config.auth })     // claims -> projectId / nfObjectId / nfObjectType
+  await app.register(identity, { auth: config.auth })     // claims -> projectId / nfObjectId / nfObjectType; exp within maxTokenLifetimeSeconds
   await app.register(secretsRoute, {                      // layers -> locators -> read -> merge -> answer
     path: config.server.path,
     resolver: createResolver(config.layers, backends, read),

@@ -94,7 +94,8 @@ t.test('JSON tricks: duplicate keys take the last value, which is what was signe
   t.equal(await get(raw('[1,2,3]')), 401, 'payload is an array')
   t.equal(await get(raw('"string"')), 401, 'payload is a string')
   t.equal(await get(raw('{"__proto__":{"projectId":"proj"},"nfObjectId":"api","nfObjectType":"service","exp":' + (now + 60) + '}')), 401, '__proto__ does not supply a claim')
-  t.equal(await get(`Bearer ${forgeToken({ alg: 'HS256' }, claimsNow({ exp: 1e308 }), TEST_SECRET)}`), 200, 'a huge exp is only a long-lived token')
+  t.equal(await get(`Bearer ${forgeToken({ alg: 'HS256' }, claimsNow({ exp: 1e308 }), TEST_SECRET)}`), 401, 'token-without-end: a huge exp is refused (auth.maxTokenLifetimeSeconds)')
+  t.equal(await get(raw(`{"projectId":"proj","nfObjectId":"api","nfObjectType":"service","exp":1e400}`)), 401, 'token-without-end: exp 1e400 parses as Infinity and is refused')
 })
 
 t.test('a header larger than Node allows is refused by the HTTP parser (431), not a 5xx', async t => {

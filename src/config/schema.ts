@@ -50,7 +50,9 @@ export const ConfigSchema = Type.Object({
     algorithms: Type.Array(Type.Union([Type.Literal('HS256'), Type.Literal('HS384'), Type.Literal('HS512')]), { minItems: 1, uniqueItems: true, default: ['HS256'] }),
     // More than minutes of tolerance would quietly switch off exp: refuse it.
     clockToleranceSeconds: Type.Number({ minimum: 0, maximum: 300, default: 30, description: 'allowed clock skew for exp and iat' }),
-    maxTokenAgeSeconds: Seconds(0, '0: only exp limits the token')
+    maxTokenAgeSeconds: Seconds(0, '0: only exp limits the token'),
+    // A token must end: Northflank's live 24 h; exp 1e400 (Infinity) or 1e15 is refused.
+    maxTokenLifetimeSeconds: Timeout(90_000, 'exp at most this far after iat (after now without iat)')
   }, { additionalProperties: false }),
   layers: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,62}$' }), { minItems: 1, uniqueItems: true, default: ['global', 'project', 'object'] }),
   strict: Type.Boolean({ default: false }),

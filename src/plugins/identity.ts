@@ -17,7 +17,8 @@ async function identity (app: FastifyInstance, { auth }: { auth: Config['auth'] 
     const result = identityFromClaims(request.claims ?? {}, {
       nowSeconds: Date.now() / 1000,
       clockToleranceSeconds: auth.clockToleranceSeconds,
-      maxTokenAgeSeconds: auth.maxTokenAgeSeconds
+      maxTokenAgeSeconds: auth.maxTokenAgeSeconds,
+      maxTokenLifetimeSeconds: auth.maxTokenLifetimeSeconds
     })
     if (!result.ok) {
       done(new TokenRefused(result.reason, true))

@@ -2,7 +2,7 @@ import t from 'tap'
 import { identityFromClaims, isValidId } from '../../src/core/identity.js'
 
 const now = 1_800_000_000
-const rules = { nowSeconds: now, clockToleranceSeconds: 30, maxTokenAgeSeconds: 0 }
+const rules = { nowSeconds: now, clockToleranceSeconds: 30, maxTokenAgeSeconds: 0, maxTokenLifetimeSeconds: 90_000 }
 const claims = { projectId: 'proj', nfObjectId: 'api', nfObjectType: 'service', iat: now - 10, exp: now + 3600 }
 
 t.test('valid claims become the identity', async t => {
@@ -36,4 +36,19 @@ t.test('maxTokenAgeSeconds limits the age from iat, and then requires iat', asyn
   t.match(identityFromClaims({ ...claims, iat: now - 400 }, strict), { ok: false, reason: /older/ })
   const { iat: _iat, ...noIat } = claims
   t.match(identityFromClaims(noIat, strict), { ok: false, reason: /iat is required/ })
+})
+
+t.test('token-without-end: exp must be finite and at most maxTokenLifetimeSeconds after iat (after now without iat)', async t => {
+  const { iat: _iat, ...noIat } = claims
+  t.match(identityFromClaims({ ...claims, exp: Infinity }, rules), { ok: false, reason: /exp is not a finite number/ }, 'exp 1e400 (JSON.parse gives Infinity)')
+  t.match(identityFromClaims({ ...claims, exp: NaN }, rules), { ok: false, reason: /exp is not a finite number/ })
+  t.match(identityFromClaims({ ...claims, exp: 1e15 }, rules), { ok: false, reason: /maxTokenLifetimeSeconds/ }, 'exp 1e15')
+  t.match(identityFromClaims({ ...claims, exp: String(now + 60) }, rules), { ok: false, reason: /exp is not a finite number/ }, 'exp as a string')
+  t.match(identityFromClaims({ ...claims, exp: undefined }, rules), { ok: false, reason: /exp/ })
+  t.match(identityFromClaims({ ...claims, iat: now, exp: now + 90_000 }, rules), { ok: true }, 'exactly the limit after iat')
+  t.match(identityFromClaims({ ...claims, iat: now, exp: now + 90_001 }, rules), { ok: false, reason: /after iat/ }, 'one second more')
+  t.match(identityFromClaims({ ...claims, iat: now - 86_400 * 30, exp: now + 60 }, rules), { ok: false, reason: /after iat/ }, 'a month-long token near its end is still a month-long token')
+  t.match(identityFromClaims({ ...noIat, exp: now + 90_000 + 30 }, rules), { ok: true }, 'no iat: measured from now, with the clock tolerance')
+  t.match(identityFromClaims({ ...noIat, exp: now + 90_000 + 31 }, rules), { ok: false, reason: /after now \(no iat\)/ })
+  t.match(identityFromClaims({ ...claims, iat: now, exp: now + 86_400 }, rules), { ok: true }, "Northflank's 24 h token")
 })
