@@ -144,11 +144,41 @@ export class LocatorCache {
   }
 }
 
+/** Plain data (entries, read results) compared by value. */
+function sameData (a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false
+  const keys = Object.keys(a)
+  return keys.length === Object.keys(b).length && keys.every(k => sameData((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+}
+
+/**
+ * For a backend that serves from memory (an informer): a read equal to the last one of its locator
+ * is answered as that very object, as a cache hit would be. So the resolver neither merges nor
+ * serialises again, and invalid entries are logged once per change of the replica, not per request.
+ */
+function replicaReads (maxEntries: number): (locator: string, result: ReadResult) => ReadResult {
+  const last = new LRUCache<string, ReadResult>({ max: maxEntries })
+  return (locator, result) => {
+    const known = last.get(locator)
+    if (known !== undefined && sameData(known, result)) return known
+    last.set(locator, result)
+    return result
+  }
+}
+
 /** A StoreReader with one LocatorCache per backend whose ttl is above 0 (and that does not serve from memory). */
 export function cachedReader (backends: ReadonlyArray<{ backend: Backend, cache: CacheSettings }>, call: StoreCall, events: CacheEvents = {}): { read: StoreReader, caches: Map<string, LocatorCache> } {
   const caches = new Map<string, LocatorCache>()
+  const replicas = new Map<string, ReturnType<typeof replicaReads>>()
   for (const { backend, cache } of backends) {
-    if (cache.ttl > 0 && backend.servesFromMemory !== true) caches.set(backend.name, new LocatorCache(backend, cache, call))
+    if (backend.servesFromMemory === true) replicas.set(backend.name, replicaReads(cache.maxEntries))
+    else if (cache.ttl > 0) caches.set(backend.name, new LocatorCache(backend, cache, call))
+  }
+  const direct = async (backend: Backend, locator: string): Promise<ReadResult> => {
+    const result = await call(backend, locator)
+    const replica = replicas.get(backend.name)
+    return replica === undefined ? result : replica(locator, result)
   }
   const read: StoreReader = (backend, locator) => {
     const cache = caches.get(backend.name)
@@ -164,7 +194,7 @@ export function cachedReader (backends: ReadonlyArray<{ backend: Backend, cache:
     }
     return (async () => {
       try {
-        const answer = cache === undefined ? { result: await call(backend, locator), cache: 'off' as const } : await cache.read(locator, events)
+        const answer = cache === undefined ? { result: await direct(backend, locator), cache: 'off' as const } : await cache.read(locator, events)
         events.onRead?.(backend.name, answer.cache)
         return answer
       } catch (err) {

@@ -3,6 +3,8 @@
 // scraped: prom-client hashes the label object on every inc(), which showed in the profile.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { CacheReadOutcome, LocatorCache } from './cache.js'
+import { ENV_NAME } from './core/entries.js'
+import { pathProblem } from './core/validate.js'
 
 export type StoreOutcome = 'found' | 'not_found' | 'denied' | 'unavailable' | 'malformed'
 
@@ -11,11 +13,26 @@ export interface Metrics {
   request: (status: number, seconds: number) => void
   storeCall: (backend: string, outcome: StoreOutcome, seconds: number) => void
   cacheRead: (backend: string, outcome: CacheReadOutcome) => void
-  invalidEntry: (backend: string, locator: string, key: string) => void
+  /** One invalid entry of one store read (not one per request): labels are bounded, the key is not one. */
+  invalidEntry: (backend: string, layer: string, key: string) => void
   watchCaches: (caches: Map<string, LocatorCache>) => void
 }
 
 const PREFIX = 'nf_secret_source_'
+
+/** The bounded reason label of an invalid entry, from its key alone (the detail is in the log). */
+export type InvalidReason = 'env_name' | 'env_value' | 'file_path' | 'file_value'
+
+/**
+ * env_name / file_path: the name itself cannot be served (not an ENV name; a relative or
+ * unnormalised path); env_value / file_value: the name is fine, its value or attributes are not
+ * (null, a list, a bad mode, encoding, owner, an unknown attribute). Keys not starting with "/"
+ * are ENV names (as the secret document reads them).
+ */
+export function invalidReason (key: string): InvalidReason {
+  if (key.startsWith('/')) return pathProblem(key) === undefined ? 'file_value' : 'file_path'
+  return ENV_NAME.test(key) ? 'env_value' : 'env_name'
+}
 
 /** Monotonic counts per label set, kept as numbers; copied into a prom-client Counter on scrape. */
 class Tally<Labels extends string> {
@@ -40,6 +57,7 @@ export function createMetrics (): Metrics {
   collectDefaultMetrics({ register: registry, prefix: PREFIX })
   const requestCounts = new Tally(['status'] as const)
   const cacheCounts = new Tally(['backend', 'result'] as const)
+  const invalidCounts = new Tally(['backend', 'layer', 'reason'] as const)
   // eslint-disable-next-line no-new
   new Counter({ name: `${PREFIX}requests_total`, help: 'Secret requests by HTTP status', labelNames: ['status'], registers: [registry], collect () { requestCounts.copyTo(this) } })
   const latency = new Histogram({
@@ -59,7 +77,16 @@ export function createMetrics (): Metrics {
   })
   // eslint-disable-next-line no-new
   new Counter({ name: `${PREFIX}cache_reads_total`, help: 'Layer reads by backend and cache result (hit, miss, coalesced, stale, off, error, cached_error)', labelNames: ['backend', 'result'], registers: [registry], collect () { cacheCounts.copyTo(this) } })
-  const invalid = new Counter({ name: `${PREFIX}invalid_entries_total`, help: 'Entries skipped (or refused in strict mode) because their name or path is invalid', labelNames: ['backend', 'locator', 'key'], registers: [registry] })
+  // Labels bounded by the config (backends x layers x 4 reasons), whatever the identities and keys:
+  // which locator and key is in the warning logged once per store read.
+  // eslint-disable-next-line no-new
+  new Counter({
+    name: `${PREFIX}invalid_entries_total`,
+    help: 'Invalid entries skipped (or refused in strict mode), once per store read, by backend, layer and reason (env_name, env_value, file_path, file_value)',
+    labelNames: ['backend', 'layer', 'reason'],
+    registers: [registry],
+    collect () { invalidCounts.copyTo(this) }
+  })
   let watched = new Map<string, LocatorCache>()
   // eslint-disable-next-line no-new
   new Gauge({
@@ -82,7 +109,7 @@ export function createMetrics (): Metrics {
       storeLatency.observe({ backend, outcome }, seconds)
     },
     cacheRead: (backend, result) => cacheCounts.inc(backend, result),
-    invalidEntry: (backend, locator, key) => invalid.inc({ backend, locator, key }),
+    invalidEntry: (backend, layer, key) => invalidCounts.inc(backend, layer, invalidReason(key)),
     watchCaches: caches => { watched = caches }
   }
 }

@@ -48,6 +48,12 @@ export interface Resolution {
   answer: Answer
   /** This request's reads: which layers were found and which came from the cache. */
   reads: ReadReport[]
+  /**
+   * The invalid entries of store reads this request is the first to see (a new store read, not a
+   * cache hit, a coalesced share or a stale copy): what to log and count, once per store read.
+   * `answer.invalid` still holds them all (strict mode refuses every answer that has one).
+   */
+  invalidFirstSeen: Answer['invalid']
 }
 
 /** Least specific first: layer order, then backend order within a layer. */
@@ -102,6 +108,9 @@ function sameReads (a: readonly ReadResult[] | undefined, b: readonly ReadResult
  */
 export function createResolver (layers: readonly string[], backends: readonly Backend[], read: StoreReader, memoEntries = 10_000): Resolver {
   const memo = new LRUCache<string, Memo>({ max: memoEntries })
+  // Every read result is a new object per store read and the very same object while cached, so
+  // "first seen" is one WeakSet lookup per layer (held only as long as the result is).
+  const seen = new WeakSet<ReadResult>()
   return {
     async resolve (identity, deadlineMs) {
       const key = `${identity.projectId}\0${identity.nfObjectId}\0${identity.nfObjectType}`
@@ -135,7 +144,15 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
         const { result, cache } = settled[i] as StoreRead
         return { layer: p.layer, backend: p.backend.name, locator: p.locator, found: result.found, entries: result.found ? result.entries.length : 0, cache }
       })
-      return { answer: known.answer, reads: reports }
+      const invalidFirstSeen: Answer['invalid'] = []
+      plan.forEach((p, i) => {
+        const result = results[i] as ReadResult
+        if (!result.found || result.invalid.length === 0 || seen.has(result)) return
+        seen.add(result)
+        const source: Source = { layer: p.layer, backend: p.backend.name, locator: p.locator }
+        for (const bad of result.invalid) invalidFirstSeen.push({ ...bad, source })
+      })
+      return { answer: known.answer, reads: reports, invalidFirstSeen }
     }
   }
 }

@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import t from 'tap'
+import { countingDefinition, countingStore } from './helpers/counting-backend.js'
 import { capturingLogger } from './helpers/logger.js'
 import { startTestService } from './helpers/service.js'
 
@@ -81,6 +82,62 @@ t.test('invalid entries are skipped with a warning naming backend, locator and k
     ['files', 'object', 'northflank/proj/api', '/rel/../path']
   ])
   t.notMatch(captured.lines(), /hidden-value/)
+})
+
+t.test('metric cardinality: 1,000 identities with a bad key give a bounded number of invalid_entries_total series', async t => {
+  const store = countingStore() // in memory: the test is about labels, not file reads
+  for (let i = 0; i < 1000; i++) store.documents.set(`northflank/proj/svc-${i}`, { GOOD: 'yes', [`BAD-KEY-${i}`]: `hidden-value-${i}`, [`/rel/../path-${i}`]: 'hidden', [`/etc/typo-${i}`]: { data: 'x', colour: 'red' } })
+  const many = await startTestService({ backends: [{ name: 'files', type: 'counting' }] }, { definitions: [countingDefinition(store)] })
+  t.teardown(() => many.close())
+  // Through the app without sockets (inject): 1,000 requests in well under a second or two.
+  const statuses = new Set<number>()
+  for (let i = 0; i < 1000; i += 50) {
+    const answers = await Promise.all(Array.from({ length: 50 }, async (_, j) => await many.service.app.inject({ url: '/', headers: { authorization: `Bearer ${many.token({ projectId: 'proj', nfObjectId: `svc-${i + j}`, nfObjectType: 'service' })}` } })))
+    for (const a of answers) statuses.add(a.statusCode)
+  }
+  t.same([...statuses], [200], 'every identity answered')
+  const metrics = await (await fetch(new URL('metrics', many.service.opsUrl))).text()
+  const series = metrics.split('\n').filter(l => l.startsWith('nf_secret_source_invalid_entries_total{'))
+  t.same(series.sort(), [
+    'nf_secret_source_invalid_entries_total{backend="files",layer="object",reason="env_name"} 1000',
+    'nf_secret_source_invalid_entries_total{backend="files",layer="object",reason="file_path"} 1000',
+    'nf_secret_source_invalid_entries_total{backend="files",layer="object",reason="file_value"} 1000'
+  ], '3,000 invalid entries of 1,000 identities: 3 series (backend x layer x reason), not one per locator and key')
+  t.notMatch(metrics, /BAD-KEY|svc-\d|hidden/, 'no key, locator or value in any label')
+  t.comment(`1,000 identities x 3 invalid entries: ${series.length} invalid_entries_total series (before: one per backend, locator and key, 3,000)`)
+})
+
+t.test('invalid entries repeat: N requests served from the cache log the warning once; a new store read logs it again', async t => {
+  const root = await tree({ 'northflank/proj/api.yaml': 'GOOD: yes\nBAD-NAME: hidden-value-3\n' })
+  const captured = capturingLogger('info')
+  const cached = await startTestService({ backends: [{ name: 'files', type: 'file', root, cache: { ttl: 0.3 } }] }, { logger: captured.logger })
+  t.teardown(() => cached.close())
+  const warnings = (): number => captured.lines().split('\n').filter(l => l.includes('"msg":"invalid entry skipped"')).length
+  for (let i = 0; i < 20; i++) t.equal((await cached.fetchAs(api)).status, 200)
+  t.equal(warnings(), 1, '20 requests, one store read: one warning')
+  t.equal(captured.lines().split('\n').filter(l => l.includes('"audit"') && l.includes('"skipped":1')).length, 20, 'every audit line still counts the skipped entry')
+  await new Promise(resolve => setTimeout(resolve, 400))
+  await cached.fetchAs(api)
+  await cached.fetchAs(api)
+  t.equal(warnings(), 2, 'ttl later the store is read again: logged again, once')
+  t.match(await (await fetch(new URL('metrics', cached.service.opsUrl))).text(), 'nf_secret_source_invalid_entries_total{backend="files",layer="object",reason="env_name"} 2', 'counted once per store read')
+  t.notMatch(captured.lines(), /hidden-value/)
+
+  // A backend that serves from memory (an informer) bypasses the cache: an unchanged read is still one warning.
+  const store = countingStore()
+  store.servesFromMemory = true
+  store.documents.set('northflank/proj/api', { GOOD: 'yes', 'BAD-NAME': 'x' })
+  const memoryLog = capturingLogger('info')
+  const replica = await startTestService({ backends: [{ name: 'replica', type: 'counting' }] }, { definitions: [countingDefinition(store)], logger: memoryLog.logger })
+  t.teardown(() => replica.close())
+  for (let i = 0; i < 10; i++) await replica.fetchAs(api)
+  const replicaWarnings = (): number => memoryLog.lines().split('\n').filter(l => l.includes('"msg":"invalid entry skipped"')).length
+  t.equal(store.calls.get('northflank/proj/api'), 10, 'every request reads the replica')
+  t.equal(replicaWarnings(), 1, 'an unchanged replica read is logged once')
+  store.documents.set('northflank/proj/api', { GOOD: 'changed', 'BAD-NAME': 'x' })
+  await replica.fetchAs(api)
+  await replica.fetchAs(api)
+  t.equal(replicaWarnings(), 2, 'a change in the replica is a new read: logged once more')
 })
 
 t.test('strict: true turns an invalid entry into a 502 with no secrets', async t => {

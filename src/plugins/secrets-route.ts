@@ -10,17 +10,18 @@ export interface SecretsRouteOptions {
   resolver: Resolver
   strict: boolean
   deadlineMs: number
-  /** Called once per skipped entry (metrics). */
-  onInvalidEntry?: (backend: string, locator: string, key: string) => void
+  /** Called once per invalid entry of a store read, not per request (metrics: bounded labels). */
+  onInvalidEntry?: (backend: string, layer: string, key: string) => void
 }
 
 async function secretsRoute (app: FastifyInstance, options: SecretsRouteOptions): Promise<void> {
   app.get(options.path, async (request, reply) => {
-    const { answer, reads } = await options.resolver.resolve(request.identity as Identity, options.deadlineMs)
+    const { answer, reads, invalidFirstSeen } = await options.resolver.resolve(request.identity as Identity, options.deadlineMs)
     const outcome = options.strict ? 'invalid entry refused the answer (strict)' : 'invalid entry skipped'
-    for (const { key, reason, source } of answer.invalid) {
+    // Once per store read (a cache hit repeats nothing); the audit line counts them on every request.
+    for (const { key, reason, source } of invalidFirstSeen) {
       request.log.warn({ backend: source.backend, layer: source.layer, locator: source.locator, key, reason }, outcome)
-      options.onInvalidEntry?.(source.backend, source.locator, key)
+      options.onInvalidEntry?.(source.backend, source.layer, key)
     }
     request.auditAnswer = { env: answer.env, files: answer.files, skipped: answer.invalid.length, reads }
     // Never part of the secrets: in strict mode an invalid entry fails the whole answer.
