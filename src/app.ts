@@ -10,6 +10,7 @@ import type { Config } from './config/schema.js'
 import auditLog from './plugins/audit-log.js'
 import errorHandler from './plugins/error-handler.js'
 import identity from './plugins/identity.js'
+import refuseBody from './plugins/refuse-body.js'
 import secretsRoute from './plugins/secrets-route.js'
 import verifyJwt from './plugins/verify-jwt.js'
 import type { Metrics } from './metrics.js'
@@ -38,6 +39,7 @@ export async function buildApp ({ config, backends, logger, read, metrics, trans
   })
   await app.register(errorHandler)                        // catalog errors -> JSON; 401 with WWW-Authenticate
   await app.register(auditLog, { metrics })               // one line (and metrics) per request, no values
+  await app.register(refuseBody)                          // a request with a body: 400 and the connection closes
   if (config.server.rateLimit.max > 0) {                  // optional: per client IP, before any token work
     await app.register(rateLimit, { global: false })
     app.addHook('onRequest', app.rateLimit({ max: config.server.rateLimit.max, timeWindow: config.server.rateLimit.windowSeconds * 1000 }))

@@ -6,6 +6,9 @@ import createError from '@fastify/error'
 /** The caller's token is missing or refused; why is logged, not sent. */
 export const Unauthorized = createError('NFSS_UNAUTHORIZED', 'missing or invalid bearer token', 401)
 
+/** A request announced a body (Content-Length > 0 or Transfer-Encoding): no route takes one; the connection is closed. */
+export const BodyNotAllowed = createError('NFSS_BODY_NOT_ALLOWED', 'requests to this service carry no body', 400)
+
 /** A store could not serve a layer (denied, unavailable, malformed): never an empty or partial answer. */
 export const STORE_ERROR_STATUS = 503
 

@@ -8,8 +8,10 @@ import { startService, type Service, type ServiceOptions } from './server.js'
 export async function serveUntilSignal (loaded: LoadedConfig, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
   const service = await startService(loaded, logger, options)
   logger.info({ url: service.url, ops: service.opsUrl, backends: service.backends.map(b => `${b.name}:${b.type}`), layers: loaded.config.layers }, 'nf-secret-source listening')
-  // The grace delay must cover the drain delay plus the slowest request.
-  const delay = (loaded.config.server.shutdownDelaySeconds + loaded.config.server.requestTimeoutSeconds + 5) * 1000
+  // The grace delay must cover the drain delay plus the slowest request: its headers may take
+  // up to headersTimeoutSeconds to arrive, its answer up to requestTimeoutSeconds.
+  const { server } = loaded.config
+  const delay = (server.shutdownDelaySeconds + server.headersTimeoutSeconds + server.requestTimeoutSeconds + 5) * 1000
   closeWithGrace({ delay }, async ({ signal, err }) => {
     if (err !== undefined) logger.error({ err }, 'shutting down after an error')
     else logger.info({ signal }, 'shutting down: draining')

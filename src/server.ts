@@ -1,5 +1,6 @@
 // Starts nf-secret-source from a loaded config: backends, the public app and its listener.
 import { readFileSync } from 'node:fs'
+import type http from 'node:http'
 import { resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -7,6 +8,7 @@ import type { Backend, BackendDefinition } from './store/port.js'
 import { backendDefinitions } from '../backends/registry.js'
 import { createBackends } from './create-backends.js'
 import { buildApp, type Transport } from './app.js'
+import refuseBody from './plugins/refuse-body.js'
 import type { LoadedConfig } from './config/load.js'
 import type { StoreReader } from './resolver.js'
 import { cachedReader, type StoreCall } from './cache.js'
@@ -81,6 +83,9 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
   const app = await buildApp({ config, backends, logger, read, metrics, transport: transportOptions(config.server, baseDir) })
   const health = watchStoreHealth(backends, { intervalMs: config.ops.storeCheckIntervalSeconds * 1000, timeoutMs: config.ops.readyTimeoutSeconds * 1000, logger, registry: metrics.registry })
   const ops = await buildOpsApp({ health, metrics, logger, draining: () => draining })
+  await ops.register(refuseBody) // no ops route takes a body either
+  limitConnections(app.server, config.server, logger)
+  limitConnections(ops.server, config.server, logger.child({ listener: 'ops' }))
   try {
     await app.listen({ host: config.server.host, port: config.server.port })
     await ops.listen({ host: config.ops.host, port: config.ops.port })
@@ -112,7 +117,36 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
   }
 }
 
-/** Built-in TLS (optionally mTLS) and the header size limit, for the public listener. */
+/**
+ * Slow clients (issue 15), for the public and the ops listener alike: the request line and
+ * headers must arrive within server.headersTimeoutSeconds, else 408 and close. That is node's
+ * requestTimeout too (which Fastify sets to 0, never), since no request may carry a body
+ * (src/plugins/refuse-body.ts). An idle keep-alive connection closes after
+ * server.keepAliveTimeoutSeconds (Fastify's default is 72 s), and at most server.maxConnections
+ * are open per listener: more are closed as soon as they are accepted ('drop'), said once per
+ * 10 s at most. Node looks for late requests every connectionsCheckingInterval, 30 s by default,
+ * which would let a slow client live up to 30 s past its timeout: here once a second.
+ */
+export function limitConnections (server: http.Server, limits: Config['server'], logger: Logger): void {
+  const headersMs = Math.max(1, Math.round(limits.headersTimeoutSeconds * 1000))
+  server.headersTimeout = headersMs
+  server.requestTimeout = headersMs
+  server.keepAliveTimeout = Math.max(1, Math.round(limits.keepAliveTimeoutSeconds * 1000))
+  server.maxConnections = limits.maxConnections
+  // A plain property read when the server starts listening (node's setupConnectionsTracking).
+  ;(server as http.Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(1000, headersMs)
+  let dropped = 0
+  let saidAt = -Infinity
+  server.on('drop', () => {
+    dropped++
+    if (performance.now() - saidAt < 10_000) return
+    logger.warn({ dropped, maxConnections: limits.maxConnections }, 'connections refused: server.maxConnections reached')
+    dropped = 0
+    saidAt = performance.now()
+  })
+}
+
+/** Built-in TLS (optionally mTLS), the header size limit and the TLS handshake timeout, for the public listener. */
 export function transportOptions (server: Config['server'], baseDir: string): Transport {
   if (server.tls === undefined) return { http: { maxHeaderSize: server.maxHeaderBytes } }
   const read = (file: string): Buffer => readFileSync(resolve(baseDir, file))
@@ -123,6 +157,8 @@ export function transportOptions (server: Config['server'], baseDir: string): Tr
       key: read(key),
       minVersion: 'TLSv1.2',
       maxHeaderSize: server.maxHeaderBytes,
+      // A client that connects and never completes the handshake: 120 s by default.
+      handshakeTimeout: Math.max(1, Math.round(server.headersTimeoutSeconds * 1000)),
       ...(clientCa === undefined ? {} : { ca: read(clientCa), requestCert: true, rejectUnauthorized: true })
     }
   }

@@ -36,7 +36,11 @@ export const ConfigSchema = Type.Object({
     rateLimit: Type.Object({
       max: Type.Integer({ minimum: 0, default: 0, description: 'requests per client IP per window; 0 turns the limit off' }),
       windowSeconds: Timeout(60, 'rate limit window')
-    }, { additionalProperties: false, default: {} })
+    }, { additionalProperties: false, default: {} }),
+    // Slow clients: how long a connection may take to say what it wants, and how many may be open.
+    headersTimeoutSeconds: Timeout(10, 'the TLS handshake, request line and headers must arrive within this, else 408 and close (both listeners)'),
+    keepAliveTimeoutSeconds: Timeout(5, 'an idle keep-alive connection is closed after this (both listeners)'),
+    maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1024, description: 'open connections per listener; more are closed at once' })
   }, { additionalProperties: false, default: {} }),
   ops: Type.Object({
     host: Type.String({ default: '0.0.0.0' }),
