@@ -2,14 +2,15 @@
 //   verify JWT -> identity -> layers -> locators per backend -> read (parallel, timed, validated per store read) -> merge -> answer
 import type http from 'node:http'
 import type https from 'node:https'
-import rateLimit from '@fastify/rate-limit'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Backend } from './store/port.js'
+import { ConfigInvalid } from './errors.js'
 import type { Config } from './config/schema.js'
 import auditLog from './plugins/audit-log.js'
 import errorHandler from './plugins/error-handler.js'
 import identity from './plugins/identity.js'
+import refusalLimit from './plugins/refusal-limit.js'
 import refuseBody from './plugins/refuse-body.js'
 import secretsRoute from './plugins/secrets-route.js'
 import verifyJwt from './plugins/verify-jwt.js'
@@ -35,15 +36,13 @@ export async function buildApp ({ config, backends, logger, read, metrics, trans
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }), // the audit line replaces Fastify's request logs
     return503OnClosing: true,
+    trustProxy: trustProxyOption(config.server.trustProxy), // request.ip: the client behind the proxies trusted here
     bodyLimit: 1024 // GET only: nobody needs to send us a body
   })
-  await app.register(errorHandler)                        // catalog errors -> JSON; 401 with WWW-Authenticate
+  await app.register(errorHandler)                        // catalog errors -> JSON; 401 with WWW-Authenticate, 429 past the refusal limit
   await app.register(auditLog, { metrics })               // one line (and metrics) per request, no values
   await app.register(refuseBody)                          // a request with a body: 400 and the connection closes
-  if (config.server.rateLimit.max > 0) {                  // optional: per client IP, before any token work
-    await app.register(rateLimit, { global: false })
-    app.addHook('onRequest', app.rateLimit({ max: config.server.rateLimit.max, timeWindow: config.server.rateLimit.windowSeconds * 1000 }))
-  }
+  await app.register(refusalLimit, config.server.rateLimit) // optional: refused tokens per client address (a valid token is never limited)
   await app.register(verifyJwt, { auth: config.auth })    // Authorization: Bearer <JWT> -> verified claims
   await app.register(identity, { auth: config.auth })     // claims -> projectId / nfObjectId / nfObjectType; exp within maxTokenLifetimeSeconds
   await app.register(secretsRoute, {                      // layers -> locators -> read -> merge -> answer
@@ -54,4 +53,21 @@ export async function buildApp ({ config, backends, logger, read, metrics, trans
     onInvalidEntry: metrics?.invalidEntry
   })
   return app
+}
+
+/**
+ * server.trustProxy for Fastify: false, a hop count, or the proxies' addresses (proxy-addr).
+ * Fastify 5.12 takes a bare number as "trust nothing" (a hop count cannot tell a proxy from a
+ * client that reached the port directly), so the count is given as a function: the N nearest
+ * hops are trusted. A bad IPv6 address, which the schema takes loosely, is a config error.
+ */
+function trustProxyOption (trust: Config['server']['trustProxy']): false | string[] | ((address: string, hop: number) => boolean) {
+  if (trust === false || trust === 0) return false
+  if (typeof trust === 'number') return (_address, hop) => hop < trust
+  try {
+    Fastify({ trustProxy: trust })
+  } catch (err) {
+    throw new ConfigInvalid(`  - server.trustProxy: ${(err as Error).message}`)
+  }
+  return trust
 }

@@ -8,6 +8,8 @@ export const Unauthorized = createError('NFSS_UNAUTHORIZED', 'missing or invalid
 
 /** A request announced a body (Content-Length > 0 or Transfer-Encoding): no route takes one; the connection is closed. */
 export const BodyNotAllowed = createError('NFSS_BODY_NOT_ALLOWED', 'requests to this service carry no body', 400)
+/** server.rateLimit: this client address sent too many refused tokens; a valid token is never limited. */
+export const RateLimited = createError('NFSS_RATE_LIMITED', 'too many refused tokens from this address, retry in %s s', 429)
 
 /** A store could not serve a layer (denied, unavailable, malformed): never an empty or partial answer. */
 export const STORE_ERROR_STATUS = 503

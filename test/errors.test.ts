@@ -13,6 +13,7 @@ interface Pinned { code: string, statusCode?: number, message: string, args: unk
 const HTTP_ERRORS: Record<string, Pinned> = {
   Unauthorized: { code: 'NFSS_UNAUTHORIZED', statusCode: 401, message: 'missing or invalid bearer token', args: [] },
   BodyNotAllowed: { code: 'NFSS_BODY_NOT_ALLOWED', statusCode: 400, message: 'requests to this service carry no body', args: [] },
+  RateLimited: { code: 'NFSS_RATE_LIMITED', statusCode: 429, message: 'too many refused tokens from this address, retry in 42 s', args: [42] },
   InvalidEntries: { code: 'NFSS_INVALID_ENTRIES', statusCode: 502, message: 'stores hold 3 entries that cannot be served (strict mode)', args: [3] },
   DeadlineExceeded: { code: 'NFSS_DEADLINE_EXCEEDED', statusCode: 503, message: 'request deadline of 100 ms exceeded', args: [100] },
   ConfigInvalid: { code: 'NFSS_CONFIG_INVALID', statusCode: 500, message: 'invalid configuration:\n  - x', args: ['  - x'] },

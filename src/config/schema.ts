@@ -12,6 +12,17 @@ export const CacheSchema = Type.Object({
   errorTtl: Seconds(5, 'seconds a denied or malformed read is remembered and answered without a store call; 0 turns it off')
 }, { additionalProperties: false, default: {} })
 
+const IPV4 = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}'
+/** An address or CIDR (IPv6 loosely: proxy-addr checks it at start-up), or a proxy-addr range name. */
+const ProxyAddress = Type.String({ pattern: `^(loopback|linklocal|uniquelocal|${IPV4}(/(3[0-2]|[12]?[0-9]))?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$` })
+// false, a hop count, or the proxies' addresses. Never true: that trusts any X-Forwarded-For, so
+// every client could pick its own address (the `not` refuses it before coercion turns it into 1).
+const TrustProxy = Type.Union([Type.Literal(false), Type.Integer({ minimum: 0, maximum: 16 }), Type.Array(ProxyAddress, { minItems: 1 })], {
+  default: false,
+  not: { enum: [true, 'true'] },
+  description: 'false: the client is the TCP peer; N: trust N proxy hops of X-Forwarded-For; [addresses/CIDRs]: trust those proxies'
+})
+
 export const BackendBaseSchema = Type.Object({
   name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'unique; used in logs, metrics and resolve output' }),
   type: Type.String({ minLength: 1 }),
@@ -34,13 +45,14 @@ export const ConfigSchema = Type.Object({
       clientCa: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA file: when set, clients must present a certificate it signed (mTLS)' }))
     }, { additionalProperties: false })),
     rateLimit: Type.Object({
-      max: Type.Integer({ minimum: 0, default: 0, description: 'requests per client IP per window; 0 turns the limit off' }),
+      max: Type.Integer({ minimum: 0, default: 0, description: 'refused tokens per client address per window, then 429; a valid token is never limited; 0 turns the limit off' }),
       windowSeconds: Timeout(60, 'rate limit window')
     }, { additionalProperties: false, default: {} }),
     // Slow clients: how long a connection may take to say what it wants, and how many may be open.
     headersTimeoutSeconds: Timeout(10, 'the TLS handshake, request line and headers must arrive within this, else 408 and close (both listeners)'),
     keepAliveTimeoutSeconds: Timeout(5, 'an idle keep-alive connection is closed after this (both listeners)'),
-    maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1024, description: 'open connections per listener; more are closed at once' })
+    maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1024, description: 'open connections per listener; more are closed at once' }),
+    trustProxy: TrustProxy
   }, { additionalProperties: false, default: {} }),
   ops: Type.Object({
     host: Type.String({ default: '0.0.0.0' }),

@@ -3,36 +3,47 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { STORE_ERROR_STATUS } from '../errors.js'
+import { RateLimited, STORE_ERROR_STATUS } from '../errors.js'
 import { isStoreError } from '../store/errors.js'
+import './refusal-limit.js'
 import { TokenRefused } from './verify-jwt.js'
 
 const REALM = 'Bearer realm="nf-secret-source"'
 
 async function errorHandler (app: FastifyInstance): Promise<void> {
-  app.setErrorHandler((err: FastifyError, request, reply) => {
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
     if (err instanceof TokenRefused) {
+      // server.rateLimit counts refused tokens only (src/plugins/refusal-limit.ts).
+      const verdict = app.countRefusal === null ? undefined : await app.countRefusal(request)
+      if (verdict?.limited === true) {
+        // Past the limit the refusal is in the audit line only: a flood of bad tokens is not
+        // also a flood of warnings.
+        request.auditNote = `rate limited: ${err.reason}`
+        const limited = new RateLimited(verdict.retryAfterSeconds)
+        return await reply.code(429).header('retry-after', String(verdict.retryAfterSeconds))
+          .send({ error: 'Too Many Requests', code: limited.code, message: limited.message })
+      }
       request.log.warn({ reason: err.reason }, 'token refused')
       request.auditNote = err.reason
-      return reply.code(401)
+      return await reply.code(401)
         .header('www-authenticate', err.tokenPresented ? `${REALM}, error="invalid_token"` : REALM)
         .send({ error: 'Unauthorized', code: err.code, message: err.message })
     }
     if (isStoreError(err)) {
       request.log.error({ backend: err.backend, layer: err.layer, locator: err.locator, code: err.code, detail: err.message }, 'store read failed')
       request.auditNote = `${err.code} ${err.backend ?? ''}/${err.layer ?? ''}`
-      return reply.code(STORE_ERROR_STATUS).send({ error: 'Service Unavailable', code: err.code, message: `backend "${err.backend ?? '?'}" could not read layer "${err.layer ?? '?'}"` })
+      return await reply.code(STORE_ERROR_STATUS).send({ error: 'Service Unavailable', code: err.code, message: `backend "${err.backend ?? '?'}" could not read layer "${err.layer ?? '?'}"` })
     }
     if (err.code === 'NFSS_INVALID_ENTRIES' || err.code === 'NFSS_DEADLINE_EXCEEDED') {
       request.log.error({ code: err.code }, err.message)
       request.auditNote = err.code
-      return reply.code(err.statusCode ?? 503).send({ error: err.statusCode === 502 ? 'Bad Gateway' : 'Service Unavailable', code: err.code, message: err.message })
+      return await reply.code(err.statusCode ?? 503).send({ error: err.statusCode === 502 ? 'Bad Gateway' : 'Service Unavailable', code: err.code, message: err.message })
     }
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-      return reply.code(err.statusCode).send({ error: STATUS_CODES[err.statusCode] ?? 'Client Error', code: err.code, message: err.message })
+      return await reply.code(err.statusCode).send({ error: STATUS_CODES[err.statusCode] ?? 'Client Error', code: err.code, message: err.message })
     }
     request.log.error({ err }, 'unexpected error')
-    return reply.code(500).send({ error: 'Internal Server Error', message: 'internal error' })
+    return await reply.code(500).send({ error: 'Internal Server Error', message: 'internal error' })
   })
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'Not Found', message: 'no such route' }))
 }
