@@ -21,6 +21,8 @@ export interface AppOptions {
   config: Config
   backends: readonly Backend[]
   logger: Logger
+  /** Where the audit lines go (log.audit, src/plugins/audit-log.ts createAuditLog); default: `logger` at info. */
+  audit?: Logger
   /** The store reads, normally the cache in front of callStore. */
   read: StoreReader
   metrics?: Pick<Metrics, 'request' | 'invalidEntry'>
@@ -30,7 +32,7 @@ export interface AppOptions {
 
 export type Transport = { http: http.ServerOptions } | { https: https.ServerOptions }
 
-export async function buildApp ({ config, backends, logger, read, metrics, transport = { http: {} } }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp ({ config, backends, logger, audit, read, metrics, transport = { http: {} } }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(transport as { http: http.ServerOptions }),
     loggerInstance: logger as FastifyBaseLogger,
@@ -40,7 +42,7 @@ export async function buildApp ({ config, backends, logger, read, metrics, trans
     bodyLimit: 1024 // GET only: nobody needs to send us a body
   })
   await app.register(errorHandler)                        // catalog errors -> JSON; 401 with WWW-Authenticate, 429 past the refusal limit
-  await app.register(auditLog, { metrics })               // one line (and metrics) per request, no values
+  await app.register(auditLog, { audit, metrics })        // one line (and metrics) per request, at any log.level, no values
   await app.register(refuseBody)                          // a request with a body: 400 and the connection closes
   await app.register(refusalLimit, config.server.rateLimit) // optional: refused tokens per client address (a valid token is never limited)
   await app.register(verifyJwt, { auth: config.auth })    // Authorization: Bearer <JWT> -> verified claims

@@ -10,9 +10,17 @@ export async function serveUntilSignal (loaded: LoadedConfig, logger: Logger, op
   logger.info({ url: service.url, ops: service.opsUrl, backends: service.backends.map(b => `${b.name}:${b.type}`), layers: loaded.config.layers }, 'nf-secret-source listening')
   // The grace delay must cover the drain delay plus the slowest request: its headers may take
   // up to headersTimeoutSeconds to arrive, its answer up to requestTimeoutSeconds.
-  const { server } = loaded.config
+  const { server, log } = loaded.config
   const delay = (server.shutdownDelaySeconds + server.headersTimeoutSeconds + server.requestTimeoutSeconds + 5) * 1000
-  closeWithGrace({ delay }, async ({ signal, err }) => {
+  // With an audit log file, SIGHUP reopens it (logrotate) instead of shutting down.
+  const auditFile = !['log', 'stdout', 'stderr'].includes(log.audit.destination)
+  if (auditFile) {
+    process.on('SIGHUP', () => {
+      service.reopenAuditLog()
+      logger.info('audit log reopened')
+    })
+  }
+  closeWithGrace({ delay, skip: auditFile ? ['SIGHUP'] : [] }, async ({ signal, err }) => {
     if (err !== undefined) logger.error({ err }, 'shutting down after an error')
     else logger.info({ signal }, 'shutting down: draining')
     await service.close()

@@ -8,6 +8,7 @@ import type { Backend, BackendDefinition } from './store/port.js'
 import { backendDefinitions } from '../backends/registry.js'
 import { createBackends } from './create-backends.js'
 import { buildApp, type Transport } from './app.js'
+import { createAuditLog } from './plugins/audit-log.js'
 import refuseBody from './plugins/refuse-body.js'
 import type { LoadedConfig } from './config/load.js'
 import type { StoreReader } from './resolver.js'
@@ -29,6 +30,8 @@ export interface Service {
   url: string
   /** Base URL of the ops listener (/healthz, /readyz, /stores, /metrics). */
   opsUrl: string
+  /** Reopens the audit log file (log.audit.destination; SIGHUP after logrotate). */
+  reopenAuditLog: () => void
   /** Drains: readiness fails, in-flight requests finish, backends close. */
   close: () => Promise<void>
 }
@@ -64,6 +67,8 @@ function instrumentedCall (timeoutMsOf: (backend: Backend) => number, metrics: M
 }
 
 export async function startService ({ config, baseDir }: LoadedConfig, logger: Logger, { definitions = backendDefinitions }: ServiceOptions = {}): Promise<Service> {
+  // First: an audit file that cannot be opened fails start-up before any store is contacted.
+  const audit = createAuditLog(logger, config.log.audit.destination, baseDir)
   const backends = await createBackends(config.backends, { logger, baseDir, layers: config.layers }, definitions)
   const settings = new Map(config.backends.map(b => [b.name, b]))
   const timeoutMsOf = storeTimeouts(config)
@@ -80,7 +85,7 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
   metrics.watchCaches(caches)
 
   let draining = false
-  const app = await buildApp({ config, backends, logger, read, metrics, transport: transportOptions(config.server, baseDir) })
+  const app = await buildApp({ config, backends, logger, audit: audit.logger, read, metrics, transport: transportOptions(config.server, baseDir) })
   const health = watchStoreHealth(backends, { intervalMs: config.ops.storeCheckIntervalSeconds * 1000, timeoutMs: config.ops.readyTimeoutSeconds * 1000, logger, registry: metrics.registry })
   const ops = await buildOpsApp({ health, metrics, logger, draining: () => draining })
   await ops.register(refuseBody) // no ops route takes a body either
@@ -101,6 +106,7 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
     metrics,
     url: urlOf(app, config.server.host, config.server.path, config.server.tls === undefined ? 'http' : 'https'),
     opsUrl: urlOf(ops, config.ops.host, '/'),
+    reopenAuditLog: audit.reopen,
     async close () {
       // Fail readiness first, give load balancers time to notice, then let in-flight requests finish.
       draining = true
@@ -113,6 +119,7 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
       health.close()
       await health.settled()
       await Promise.allSettled(backends.map(b => b.close()))
+      await audit.flush()
     }
   }
 }

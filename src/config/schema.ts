@@ -73,7 +73,10 @@ export const ConfigSchema = Type.Object({
   layers: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,62}$' }), { minItems: 1, uniqueItems: true, default: ['global', 'project', 'object'] }),
   strict: Type.Boolean({ default: false }),
   log: Type.Object({
-    level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' })
+    level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
+    audit: Type.Object({
+      destination: Type.String({ minLength: 1, default: 'log', description: 'log (the service log, at any level but silent), stdout, stderr or a file path (appended)' })
+    }, { additionalProperties: false, default: {} })
   }, { additionalProperties: false, default: {} }),
   backends: Type.Array(BackendBaseSchema, { minItems: 1 })
 }, { additionalProperties: false })
