@@ -3,7 +3,7 @@
 // scraped: prom-client hashes the label object on every inc(), which showed in the profile.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { CacheReadOutcome, LocatorCache } from './cache.js'
-import { ENV_NAME } from './core/entries.js'
+import { ENV_NAME, type InvalidEntry } from './core/entries.js'
 import { pathProblem } from './core/validate.js'
 
 export type StoreOutcome = 'found' | 'not_found' | 'denied' | 'unavailable' | 'malformed'
@@ -14,24 +14,26 @@ export interface Metrics {
   storeCall: (backend: string, outcome: StoreOutcome, seconds: number) => void
   cacheRead: (backend: string, outcome: CacheReadOutcome) => void
   /** One invalid entry of one store read (not one per request): labels are bounded, the key is not one. */
-  invalidEntry: (backend: string, layer: string, key: string) => void
+  invalidEntry: (backend: string, layer: string, entry: Pick<InvalidEntry, 'key' | 'kind'>) => void
   watchCaches: (caches: Map<string, LocatorCache>) => void
 }
 
 const PREFIX = 'nf_secret_source_'
 
-/** The bounded reason label of an invalid entry, from its key alone (the detail is in the log). */
-export type InvalidReason = 'env_name' | 'env_value' | 'file_path' | 'file_value'
+/** The bounded reason label of an invalid entry (the detail is in the log, once per store read). */
+export type InvalidReason = 'name' | 'value'
 
 /**
- * env_name / file_path: the name itself cannot be served (not an ENV name; a relative or
- * unnormalised path); env_value / file_value: the name is fine, its value or attributes are not
- * (null, a list, a bad mode, encoding, owner, an unknown attribute). Keys not starting with "/"
- * are ENV names (as the secret document reads them).
+ * name: the key itself cannot be served (not an ENV name; a relative or unnormalised path);
+ * value: the name is fine, its value or attributes are not (null, a list, a bad mode, encoding,
+ * owner, an unknown attribute, bytes a variable cannot hold). A store may say it (`kind`);
+ * otherwise it is read from the key: one starting with "/" is a file path, else an ENV name.
  */
-export function invalidReason (key: string): InvalidReason {
-  if (key.startsWith('/')) return pathProblem(key) === undefined ? 'file_value' : 'file_path'
-  return ENV_NAME.test(key) ? 'env_value' : 'env_name'
+export function invalidReason (entry: Pick<InvalidEntry, 'key' | 'kind'>): InvalidReason {
+  if (entry.kind !== undefined) return entry.kind
+  const { key } = entry
+  const nameIsFine = key.startsWith('/') ? pathProblem(key) === undefined : ENV_NAME.test(key)
+  return nameIsFine ? 'value' : 'name'
 }
 
 /** Monotonic counts per label set, kept as numbers; copied into a prom-client Counter on scrape. */
@@ -77,12 +79,12 @@ export function createMetrics (): Metrics {
   })
   // eslint-disable-next-line no-new
   new Counter({ name: `${PREFIX}cache_reads_total`, help: 'Layer reads by backend and cache result (hit, miss, coalesced, stale, off, error, cached_error)', labelNames: ['backend', 'result'], registers: [registry], collect () { cacheCounts.copyTo(this) } })
-  // Labels bounded by the config (backends x layers x 4 reasons), whatever the identities and keys:
+  // Labels bounded by the config (backends x layers x 2 reasons), whatever the identities and keys:
   // which locator and key is in the warning logged once per store read.
   // eslint-disable-next-line no-new
   new Counter({
     name: `${PREFIX}invalid_entries_total`,
-    help: 'Invalid entries skipped (or refused in strict mode), once per store read, by backend, layer and reason (env_name, env_value, file_path, file_value)',
+    help: 'Invalid entries skipped (or refused in strict mode), once per store read, by backend, layer and reason (name: the ENV name or file path; value: its value or attributes)',
     labelNames: ['backend', 'layer', 'reason'],
     registers: [registry],
     collect () { invalidCounts.copyTo(this) }
@@ -109,7 +111,7 @@ export function createMetrics (): Metrics {
       storeLatency.observe({ backend, outcome }, seconds)
     },
     cacheRead: (backend, result) => cacheCounts.inc(backend, result),
-    invalidEntry: (backend, layer, key) => invalidCounts.inc(backend, layer, invalidReason(key)),
+    invalidEntry: (backend, layer, entry) => invalidCounts.inc(backend, layer, invalidReason(entry)),
     watchCaches: caches => { watched = caches }
   }
 }

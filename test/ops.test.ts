@@ -55,7 +55,7 @@ t.test('healthz, readyz and metrics answer on the ops port only', async t => {
     'nf_secret_source_store_call_duration_seconds_count{backend="healthy",outcome="found"} 1',
     'nf_secret_source_cache_reads_total{backend="healthy",result="miss"} 3',
     'nf_secret_source_cache_entries{backend="healthy"} 3',
-    'nf_secret_source_invalid_entries_total{backend="healthy",layer="object",reason="env_name"} 1',
+    'nf_secret_source_invalid_entries_total{backend="healthy",layer="object",reason="name"} 1',
     'nf_secret_source_process_resident_memory_bytes',
     'nf_secret_source_store_up{backend="healthy"} 1',
     'nf_secret_source_ready 1'

@@ -99,12 +99,17 @@ t.test('metric cardinality: 1,000 identities with a bad key give a bounded numbe
   const metrics = await (await fetch(new URL('metrics', many.service.opsUrl))).text()
   const series = metrics.split('\n').filter(l => l.startsWith('nf_secret_source_invalid_entries_total{'))
   t.same(series.sort(), [
-    'nf_secret_source_invalid_entries_total{backend="files",layer="object",reason="env_name"} 1000',
-    'nf_secret_source_invalid_entries_total{backend="files",layer="object",reason="file_path"} 1000',
-    'nf_secret_source_invalid_entries_total{backend="files",layer="object",reason="file_value"} 1000'
-  ], '3,000 invalid entries of 1,000 identities: 3 series (backend x layer x reason), not one per locator and key')
+    'nf_secret_source_invalid_entries_total{backend="files",layer="object",reason="name"} 2000',
+    'nf_secret_source_invalid_entries_total{backend="files",layer="object",reason="value"} 1000'
+  ], '3,000 invalid entries of 1,000 identities: 2 series (backend x layer x reason), not one per locator and key')
   t.notMatch(metrics, /BAD-KEY|svc-\d|hidden/, 'no key, locator or value in any label')
   t.comment(`1,000 identities x 3 invalid entries: ${series.length} invalid_entries_total series (before: one per backend, locator and key, 3,000)`)
+})
+
+t.test('invalid_entries_total reason: name (the key cannot be served) or value (its value or attributes), read from the key unless the store says', async t => {
+  const { invalidReason } = await import('../src/metrics.js')
+  t.same(['BAD-NAME', 'rel/path', '/etc/../x', '/', 'GOOD_NAME', '/etc/ok'].map(key => invalidReason({ key })), ['name', 'name', 'name', 'name', 'value', 'value'])
+  t.equal(invalidReason({ key: 'my-secret/KEY', kind: 'value' }), 'value', 'a Kubernetes <secret>/<key> whose value is not text')
 })
 
 t.test('invalid entries repeat: N requests served from the cache log the warning once; a new store read logs it again', async t => {
@@ -120,7 +125,7 @@ t.test('invalid entries repeat: N requests served from the cache log the warning
   await cached.fetchAs(api)
   await cached.fetchAs(api)
   t.equal(warnings(), 2, 'ttl later the store is read again: logged again, once')
-  t.match(await (await fetch(new URL('metrics', cached.service.opsUrl))).text(), 'nf_secret_source_invalid_entries_total{backend="files",layer="object",reason="env_name"} 2', 'counted once per store read')
+  t.match(await (await fetch(new URL('metrics', cached.service.opsUrl))).text(), 'nf_secret_source_invalid_entries_total{backend="files",layer="object",reason="name"} 2', 'counted once per store read')
   t.notMatch(captured.lines(), /hidden-value/)
 
   // A backend that serves from memory (an informer) bypasses the cache: an unchanged read is still one warning.

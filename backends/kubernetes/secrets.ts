@@ -77,7 +77,7 @@ export function mapSecret (secret: V1Secret): MappedSecret {
     namespace, name, labels: secret.metadata?.labels ?? {}, priority: parsePriority(annotations[ANNOTATIONS.priority]), entries: [], invalid: []
   }
   const skipAll = (reason: string): MappedSecret => {
-    mapped.invalid = Object.keys(data).map(key => ({ key: `${name}/${key}`, reason: `Secret ${name}: ${reason}` }))
+    mapped.invalid = Object.keys(data).map(key => ({ key: `${name}/${key}`, reason: `Secret ${name}: ${reason}`, kind: 'value' as const }))
     return mapped
   }
   // A typo in an annotation name must not silently change how a Secret is served.
@@ -90,8 +90,8 @@ export function mapSecret (secret: V1Secret): MappedSecret {
     if (strayFileAnnotation !== undefined) return skipAll(`annotation ${strayFileAnnotation} needs ${ANNOTATIONS.mountPath}`)
     for (const [key, base64] of Object.entries(data)) {
       const value = asText(Buffer.from(base64, 'base64'))
-      if (!ENV_NAME.test(key)) mapped.invalid.push({ key: `${name}/${key}`, reason: `Secret ${name}: key is not an environment variable name (annotate ${ANNOTATIONS.mountPath} to serve keys as files)` })
-      else if (value === undefined) mapped.invalid.push({ key: `${name}/${key}`, reason: `Secret ${name}: value is not UTF-8 text without NUL, which a variable cannot hold` })
+      if (!ENV_NAME.test(key)) mapped.invalid.push({ key: `${name}/${key}`, reason: `Secret ${name}: key is not an environment variable name (annotate ${ANNOTATIONS.mountPath} to serve keys as files)`, kind: 'name' })
+      else if (value === undefined) mapped.invalid.push({ key: `${name}/${key}`, reason: `Secret ${name}: value is not UTF-8 text without NUL, which a variable cannot hold`, kind: 'value' })
       else mapped.entries.push({ type: 'ENV', key, value })
     }
     return mapped

@@ -31,6 +31,13 @@ export type Entry = EnvEntry | FileEntry
 export interface InvalidEntry {
   key: string
   reason: string
+  /**
+   * What is wrong, for the bounded metric label: the name (not an ENV name, not an absolute
+   * normalised path) or the value (or its attributes). When absent it is read from `key`: a key
+   * that is a valid ENV name or file path has a bad value. Stores whose keys are not entry names
+   * (Kubernetes: `<secret>/<key>`) say it.
+   */
+  kind?: 'name' | 'value'
 }
 
 /** Where an entry came from: shown by `resolve`, used in logs and metrics. */

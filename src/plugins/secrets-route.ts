@@ -1,6 +1,7 @@
 // GET <server.path>: the identity's layers read, merged and validated, in Northflank's format.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import type { InvalidEntry } from '../core/entries.js'
 import type { Identity } from '../core/identity.js'
 import { InvalidEntries } from '../errors.js'
 import type { Resolver } from '../resolver.js'
@@ -11,7 +12,7 @@ export interface SecretsRouteOptions {
   strict: boolean
   deadlineMs: number
   /** Called once per invalid entry of a store read, not per request (metrics: bounded labels). */
-  onInvalidEntry?: (backend: string, layer: string, key: string) => void
+  onInvalidEntry?: (backend: string, layer: string, entry: InvalidEntry) => void
 }
 
 async function secretsRoute (app: FastifyInstance, options: SecretsRouteOptions): Promise<void> {
@@ -19,9 +20,9 @@ async function secretsRoute (app: FastifyInstance, options: SecretsRouteOptions)
     const { answer, reads, invalidFirstSeen } = await options.resolver.resolve(request.identity as Identity, options.deadlineMs)
     const outcome = options.strict ? 'invalid entry refused the answer (strict)' : 'invalid entry skipped'
     // Once per store read (a cache hit repeats nothing); the audit line counts them on every request.
-    for (const { key, reason, source } of invalidFirstSeen) {
-      request.log.warn({ backend: source.backend, layer: source.layer, locator: source.locator, key, reason }, outcome)
-      options.onInvalidEntry?.(source.backend, source.layer, key)
+    for (const { source, ...entry } of invalidFirstSeen) {
+      request.log.warn({ backend: source.backend, layer: source.layer, locator: source.locator, key: entry.key, reason: entry.reason }, outcome)
+      options.onInvalidEntry?.(source.backend, source.layer, entry)
     }
     request.auditAnswer = { env: answer.env, files: answer.files, skipped: answer.invalid.length, reads }
     // Never part of the secrets: in strict mode an invalid entry fails the whole answer.
