@@ -20,6 +20,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { buildOpsApp } from './ops.js'
 import { watchStoreHealth } from './store-health.js'
 import { callStore } from './store-call.js'
+import { createBudgets, registerBudgetMetrics, type CallBudget } from './call-budget.js'
 
 export interface Service {
   app: FastifyInstance
@@ -51,12 +52,12 @@ export function directReader (timeoutMsOf: (backend: Backend) => number): StoreR
   return async (backend, locator) => ({ result: await callStore(backend, locator, timeoutMsOf(backend)), cache: 'off' })
 }
 
-/** callStore, counted and timed per backend and outcome. */
-function instrumentedCall (timeoutMsOf: (backend: Backend) => number, metrics: Metrics): StoreCall {
+/** callStore under the backend's call budget, counted and timed per backend and outcome. */
+function instrumentedCall (timeoutMsOf: (backend: Backend) => number, metrics: Metrics, budgets: ReadonlyMap<string, CallBudget>): StoreCall {
   return async (backend, locator) => {
     const started = performance.now()
     try {
-      const result = await callStore(backend, locator, timeoutMsOf(backend))
+      const result = await callStore(backend, locator, timeoutMsOf(backend), budgets.get(backend.name))
       metrics.storeCall(backend.name, result.found ? 'found' : 'not_found', (performance.now() - started) / 1000)
       return result
     } catch (err) {
@@ -73,9 +74,11 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
   const settings = new Map(config.backends.map(b => [b.name, b]))
   const timeoutMsOf = storeTimeouts(config)
   const metrics = createMetrics()
+  const budgets = createBudgets(config.backends, definitions)
+  registerBudgetMetrics(metrics.registry, budgets)
   const { read, caches } = cachedReader(
     backends.map(backend => ({ backend, cache: (settings.get(backend.name) as BackendConfig).cache })),
-    instrumentedCall(timeoutMsOf, metrics),
+    instrumentedCall(timeoutMsOf, metrics, budgets),
     {
       onRead: metrics.cacheRead,
       onStale: (backend, locator, ageMs, err) => {

@@ -1,4 +1,5 @@
 // One call to a store: bounded by the backend's timeout, every failure a typed store error.
+import type { CallBudget, CallPriority } from './call-budget.js'
 import type { Backend, ReadResult } from './store/port.js'
 import { partitionValid } from './core/validate.js'
 import { isStoreError, storeError, type StoreError } from './store/errors.js'
@@ -13,21 +14,30 @@ export function asStoreError (err: unknown): StoreError {
   return storeError('unavailable', `${name ?? 'Error'}${typeof code === 'string' ? ` ${code}` : ''}`)
 }
 
-/** One validated read of one locator, within timeoutMs. */
-export async function callStore (backend: Backend, locator: string, timeoutMs: number): Promise<ReadResult> {
+/**
+ * One validated read of one locator, within timeoutMs. With a call budget, waiting for a slot
+ * counts against the same timeout: a call that cannot start in time is unavailable.
+ */
+export async function callStore (backend: Backend, locator: string, timeoutMs: number, budget?: CallBudget, priority?: CallPriority): Promise<ReadResult> {
   const controller = new AbortController()
   let timer: NodeJS.Timeout | undefined
+  let started = budget === undefined
   // Race the read against the timer too: a backend that ignores its signal still cannot hang a request.
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       controller.abort()
-      reject(storeError('unavailable', `no answer within ${timeoutMs} ms`))
+      reject(storeError('unavailable', started ? `no answer within ${timeoutMs} ms` : `call budget: no slot within the call timeout of ${timeoutMs} ms`))
     }, timeoutMs)
   })
   try {
-    return validated(await Promise.race([backend.read(locator, controller.signal), timedOut]))
+    const read = budget === undefined
+      ? backend.read(locator, controller.signal)
+      : budget.run(controller.signal, async () => { started = true; return await backend.read(locator, controller.signal) }, priority)
+    return validated(await Promise.race([read, timedOut]))
   } catch (err) {
-    throw asStoreError(err)
+    const failure = asStoreError(err)
+    if (failure.throttled !== undefined) budget?.throttled(failure.throttled.retryAfterMs)
+    throw failure
   } finally {
     clearTimeout(timer)
   }

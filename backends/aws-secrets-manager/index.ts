@@ -113,6 +113,8 @@ export function createSecretsManagerBackend (config: Parameters<BackendDefinitio
 export const secretsManagerDefinition: BackendDefinition<SecretsManagerOptions> = {
   type: 'aws-secrets-manager',
   options,
+  // GetSecretValue allows 10,000 calls/s per account and region: most of it stays for other clients.
+  budget: { callsPerSecond: 500, burst: 100, concurrency: 32, maxQueue: 2000 },
   locators: { defaults: DEFAULT_TEMPLATES, check: template => alphabetProblem(template, SECRET_NAME_ALPHABET) },
   create: (config, context) => createSecretsManagerBackend(config, context)
 }

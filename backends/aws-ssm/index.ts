@@ -218,6 +218,10 @@ export function createSsmBackend (config: Parameters<BackendDefinition<SsmOption
 export const ssmDefinition: BackendDefinition<SsmOptions> = {
   type: 'aws-ssm',
   options,
+  // SSM allows about 40 calls/s per account and region, shared by GetParameter(s) and
+  // GetParametersByPath and by every other client of the account. A budget slot is one layer
+  // read, which is two GetParametersByPath walks (more with pages): 10 reads/s is about half.
+  budget: { callsPerSecond: 10, burst: 10, concurrency: 4, maxQueue: 2000 },
   locators: { defaults: SSM_DEFAULT_TEMPLATES, check: ssmTemplateProblem },
   create: (config, context) => createSsmBackend(config, context)
 }

@@ -3,7 +3,7 @@
 // the mapping of SDK errors onto the store error catalog.
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers'
 import { Type, type Static } from '@sinclair/typebox'
-import { storeError, type StoreError } from '../../src/store/errors.js'
+import { storeError, throttledError, type StoreError } from '../../src/store/errors.js'
 
 export const awsOptions = {
   region: Type.String({ minLength: 1, pattern: '^[a-z0-9-]+$', description: 'AWS region of the store, e.g. eu-west-1' }),
@@ -99,7 +99,7 @@ export function awsStoreError (err: unknown, what: string): StoreError {
   const facts = [status === undefined ? undefined : `HTTP ${status}`, attempts === undefined ? undefined : `${attempts} attempt(s)`].filter(Boolean).join(', ')
   const detail = `${what}: ${name}${facts === '' ? '' : ` (${facts})`}`
   if (DENIED.has(name) || status === 401 || status === 403) return storeError('denied', detail)
-  if (THROTTLED.has(name)) return storeError('unavailable', `${detail}: throttled after bounded retries`)
+  if (THROTTLED.has(name)) return throttledError(`${detail}: throttled after bounded retries`)
   // Network errors (no HTTP status), timeouts, aborts, 5xx and anything unexpected.
   return storeError('unavailable', detail)
 }

@@ -7,7 +7,7 @@ import {
   AuthorizationV1Api, CoreV1Api, KubeConfig, Observable, VersionApi, Watch,
   type ConfigurationOptions, type RequestContext, type ResponseContext, type V1Secret
 } from '@kubernetes/client-node'
-import { BackendConfigError, storeError, type StoreError } from '../../src/store/errors.js'
+import { BackendConfigError, storeError, throttledError, type StoreError } from '../../src/store/errors.js'
 
 /** Test seam, never reachable from config. */
 export interface KubeSeam {
@@ -74,8 +74,9 @@ export function kubeStoreError (err: unknown, what: string): StoreError {
   if (status === 401) return storeError('denied', `${what}: HTTP 401 (the credentials are not accepted)`)
   if (status === 403) {
     const user = forbiddenUser((err as { body?: unknown }).body)
-    return storeError('denied', `${what}: HTTP 403 (forbidden${user === undefined ? '' : ` for ${user}`}; grant get/list/watch on secrets, see deploy/rbac)`)
+    return storeError('denied', `${what}: HTTP 403 (forbidden${user === undefined ? '' : ` for ${user}`}; grant list and watch on secrets, see deploy/rbac)`)
   }
+  if (status === 429) return throttledError(`${what}: HTTP 429 (the apiserver throttled the client)`)
   if (status !== undefined) return storeError('unavailable', `${what}: HTTP ${status}`)
   const { name, code } = (err ?? {}) as { name?: unknown, code?: unknown }
   const why = [typeof name === 'string' ? name : 'Error', typeof code === 'string' ? code : undefined].filter(Boolean).join(' ')

@@ -95,6 +95,9 @@ export function createKubernetesBackend (config: Parameters<BackendDefinition<Ku
 export const kubernetesDefinition: BackendDefinition<KubernetesOptions> = {
   type: 'kubernetes',
   options,
+  // The apiserver rate-limits clients (API priority and fairness); the list strategy's LISTs are
+  // the calls that count (the informer reads from memory).
+  budget: { callsPerSecond: 20, burst: 40, concurrency: 8, maxQueue: 2000 },
   locators: {
     defaults: DEFAULT_SELECTORS,
     compile (config, layers) {

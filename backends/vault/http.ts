@@ -3,7 +3,7 @@
 // client certificate go into its connect options. Failures become typed store errors whose
 // detail names the call and the HTTP status, never a token or a secret value.
 import { Agent, fetch } from 'undici'
-import { storeError, type StoreError } from '../../src/store/errors.js'
+import { storeError, throttledError, type StoreError } from '../../src/store/errors.js'
 
 /** PEM contents, already read from the configured files. */
 export interface VaultTls {
@@ -132,7 +132,7 @@ export function answerError (answer: VaultAnswer, what: string, credentials: Rea
   const detail = `${what}: HTTP ${answer.status}${errorMessages(answer, credentials)}`
   if (answer.status === 401 || answer.status === 403) return storeError('denied', detail)
   if (answer.status >= 300 && answer.status < 400) return storeError('unavailable', `${what}: HTTP ${answer.status} redirect not followed (the token is only sent to the configured address)`)
-  if (answer.status === 429) return storeError('unavailable', `${detail} (rate limited)`)
+  if (answer.status === 429) return throttledError(`${detail} (rate limited)`)
   if (answer.status === 503 && answer.errors.some(e => /sealed/i.test(e))) return storeError('unavailable', `${detail} (sealed)`)
   return storeError('unavailable', detail)
 }

@@ -140,6 +140,9 @@ export function createVaultBackend (config: VaultConfig, { logger, baseDir, loca
 export const vaultDefinition: BackendDefinition<VaultOptions> = {
   type: 'vault',
   options,
+  // Vault and OpenBao have no fixed quota (operators set rate-limit quotas, which answer 429):
+  // a bound that protects a shared cluster, recovering after 429s.
+  budget: { callsPerSecond: 200, burst: 100, concurrency: 32, maxQueue: 2000 },
   locators: { defaults: DEFAULT_TEMPLATES, check: relativePathProblem },
   create: (config, context) => createVaultBackend(config, context)
 }

@@ -23,12 +23,22 @@ const TrustProxy = Type.Union([Type.Literal(false), Type.Integer({ minimum: 0, m
   description: 'false: the client is the TCP peer; N: trust N proxy hops of X-Forwarded-For; [addresses/CIDRs]: trust those proxies'
 })
 
+/** Each key defaults to the store type's own default (its published quota with headroom): see the README. */
+export const BudgetSchema = Type.Object({
+  enabled: Type.Boolean({ default: true, description: 'false: no call budget (calls go to the store as they come)' }),
+  callsPerSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100_000, description: 'steady store calls per second across all identities' })),
+  burst: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'calls that may start at once after a quiet period' })),
+  concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'store calls in flight at most' })),
+  maxQueue: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'calls that may wait for the budget; more are refused at once (unavailable)' }))
+}, { additionalProperties: false, default: {} })
+
 export const BackendBaseSchema = Type.Object({
   name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'unique; used in logs, metrics and resolve output' }),
   type: Type.String({ minLength: 1 }),
   locators: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }), { description: 'locator template per layer' })),
   timeoutSeconds: Timeout(DEFAULT_CALL_TIMEOUT_SECONDS, 'per store call; must be below server.requestTimeoutSeconds'),
-  cache: CacheSchema
+  cache: CacheSchema,
+  budget: BudgetSchema
 }, { additionalProperties: true })
 
 export const ConfigSchema = Type.Object({

@@ -24,6 +24,8 @@ const MESSAGES: Readonly<Record<StoreErrorKind, string>> = {
 export class StoreError extends Error {
   readonly kind: StoreErrorKind
   readonly code: string
+  /** Set when the store throttled the call; Retry-After when it said. */
+  throttled?: { retryAfterMs?: number }
   /** Set by the resolver: which read failed. */
   backend?: string
   layer?: string
@@ -39,6 +41,16 @@ export class StoreError extends Error {
 
 export function storeError (kind: StoreErrorKind, detail: string): StoreError {
   return new StoreError(kind, detail)
+}
+
+/**
+ * The store answered "too many requests" (429, ThrottlingException): unavailable for this call,
+ * and a signal to the backend's call budget to slow down (src/call-budget.ts).
+ */
+export function throttledError (detail: string, retryAfterMs?: number): StoreError {
+  const err = new StoreError('unavailable', detail)
+  err.throttled = { ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }
+  return err
 }
 
 export function isStoreError (err: unknown): err is StoreError {

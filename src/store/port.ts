@@ -84,6 +84,12 @@ export interface BackendDefinition<Options extends TObject = TObject> {
   /** JSON Schema (TypeBox) of the backend's own config keys; validated at start-up with paths. */
   options: Options
   locators: LocatorScheme<BackendBaseConfig & Static<Options>>
+  /**
+   * Store calls per second, burst, concurrency and queue this store type allows by default, from
+   * its published quota with headroom for other clients of the same account (src/call-budget.ts).
+   * Absent: no budget (a local store).
+   */
+  budget?: { callsPerSecond: number, burst: number, concurrency: number, maxQueue: number }
   /** Builds the backend. Config has already been validated against `options`, templates proven. */
   create: (config: BackendBaseConfig & Static<Options>, context: BackendContext) => Backend | Promise<Backend>
 }
