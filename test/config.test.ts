@@ -23,7 +23,7 @@ t.test('defaults fill every key PRODUCT.md names', async t => {
   t.same(config.auth, { secrets: [SECRET], algorithms: ['HS256'], clockToleranceSeconds: 30, maxTokenAgeSeconds: 0, maxTokenLifetimeSeconds: 90000 })
   t.same(config.layers, ['global', 'project', 'object'])
   t.equal(config.strict, false)
-  t.same(config.backends[0], { name: 'local', type: 'file', root: './secrets', timeoutSeconds: 5, cache: { ttl: 30, staleIfError: 600, maxEntries: 10000 } })
+  t.same(config.backends[0], { name: 'local', type: 'file', root: './secrets', timeoutSeconds: 5, cache: { ttl: 30, staleIfError: 600, maxEntries: 10000, errorTtl: 5 }, budget: { enabled: true } })
 })
 
 t.test('every invalid key is named with its path, all at once', async t => {
