@@ -136,8 +136,8 @@ if (suiteCanRun(t, 'helm chart suite', helmMissing)) {
     t.same(config.auth.secrets, ['${env:NF_JWT_SECRET}'])
     t.match(config.server, { host: '0.0.0.0', port: 8080, shutdownDelaySeconds: 5, requestTimeoutSeconds: 10 })
     t.match(config.ops, { host: '0.0.0.0', port: 9090 })
-    t.ok(pod.terminationGracePeriodSeconds >= config.server.shutdownDelaySeconds + config.server.requestTimeoutSeconds,
-      `terminationGracePeriodSeconds ${String(pod.terminationGracePeriodSeconds)} covers the drain delay + the slowest request`)
+    t.ok(pod.terminationGracePeriodSeconds >= config.server.shutdownDelaySeconds + 10 + config.server.requestTimeoutSeconds,
+      `terminationGracePeriodSeconds ${String(pod.terminationGracePeriodSeconds)} covers the drain delay + a request's headers (10 s) + the slowest request`)
 
     const service = find(objects, 'Service')
     t.same(service.spec.ports, [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }], 'the Service exposes only the public port')

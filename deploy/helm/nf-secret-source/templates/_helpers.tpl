@@ -76,16 +76,17 @@ set from `ports` and `jwtSecret`. Secrets are never rendered: auth.secrets only 
 {{- toYaml $cfg }}
 {{- end }}
 
-{{/* Seconds Kubernetes waits after SIGTERM: at least the drain delay plus the slowest request. */}}
+{{/* Seconds Kubernetes waits after SIGTERM: at least the drain delay, the time a request's headers may take, and the slowest request. */}}
 {{- define "nfss.terminationGracePeriodSeconds" -}}
 {{- $server := default dict .Values.config.server }}
 {{- $delay := int (default 0 $server.shutdownDelaySeconds) }}
 {{- $request := int (default 10 $server.requestTimeoutSeconds) }}
-{{- $needed := add $delay $request }}
+{{- $headers := int (default 10 $server.headersTimeoutSeconds) }}
+{{- $needed := add $delay $headers $request }}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds | or (eq (toString .Values.terminationGracePeriodSeconds) "") }}
 {{- add $needed 10 }}
 {{- else if lt (int .Values.terminationGracePeriodSeconds) $needed }}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least config.server.shutdownDelaySeconds + config.server.requestTimeoutSeconds (%d), or in-flight requests are killed" (int .Values.terminationGracePeriodSeconds) $needed) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least config.server.shutdownDelaySeconds + headersTimeoutSeconds + requestTimeoutSeconds (%d), or in-flight requests are killed" (int .Values.terminationGracePeriodSeconds) $needed) }}
 {{- else }}
 {{- int .Values.terminationGracePeriodSeconds }}
 {{- end }}
