@@ -9,7 +9,7 @@ import { resolve } from 'node:path'
 import { rootCertificates } from 'node:tls'
 import type { TokenCredential } from '@azure/identity'
 import { SecretClient, type KeyVaultSecret, type SecretProperties } from '@azure/keyvault-secrets'
-import { BackendConfigError, isStoreError, storeError, type StoreError } from '../../src/store/errors.js'
+import { BackendConfigError, isStoreError, storeError, throttledError, type StoreError } from '../../src/store/errors.js'
 
 /** The transport settings of both clients and the credential. */
 export function buildAgent (caFile: string | undefined, baseDir: string, lookup: LookupFunction | undefined): Agent | undefined {
@@ -196,7 +196,7 @@ export async function withRetries<T> (what: string, budget: CallBudget, call: ()
           continue
         }
         const why = attempt >= budget.maxAttempts ? `after ${attempt} attempt(s)` : `Retry-After ${Math.ceil(wait / 1000)} s is beyond the call's deadline (${Math.max(0, Math.floor(left))} ms left)`
-        throw storeError('unavailable', `${what}: ${describeFacts(facts)}: throttled, ${why}`)
+        throw throttledError(`${what}: ${describeFacts(facts)}: throttled, ${why}`, wait)
       }
       if (isTransient(facts) && attempt < budget.maxAttempts) {
         const wait = Math.min(1000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2)

@@ -14,12 +14,14 @@ import { isValidId } from '../../src/core/identity.js'
 import { parseTemplate, type IdForm, type LayerTemplate } from '../../src/core/locator.js'
 import type { KeyProblem } from '../../src/store/port.js'
 
-export type Layout = 'document'
+export type Layout = 'document' | 'names'
 
 /** Key Vault's limit on a secret name. */
 export const MAX_NAME_LENGTH = 127
 /** A template must leave at least this many characters per placeholder (hashed ids need 34 + a few). */
 export const MIN_ROOM = 40
+/** names layout: characters kept free after the prefix for the entry's own name. */
+export const NAMES_REST_ROOM = 16
 /** Marks a hashed value: never a code of the escape. */
 const HASH_MARK = '09'
 const HASH_HEX = 32
@@ -118,8 +120,16 @@ export const DOCUMENT_DEFAULTS: Readonly<Record<string, string>> = {
   object: 'northflank-{projectId}-{nfObjectId}'
 }
 
+/** names layout: the same names as prefixes; every secret directly under a prefix is one entry. */
+export const NAMES_DEFAULTS: Readonly<Record<string, string>> = {
+  global: 'northflank--global-',
+  project: 'northflank-{projectId}-',
+  object: 'northflank-{projectId}-{nfObjectId}-'
+}
+
 export const LAYOUT_DEFAULTS: Readonly<Record<Layout, Readonly<Record<string, string>>>> = {
-  document: DOCUMENT_DEFAULTS
+  document: DOCUMENT_DEFAULTS,
+  names: NAMES_DEFAULTS
 }
 
 function placeholders (template: string): number {
@@ -130,10 +140,10 @@ function literalLength (template: string): number {
   return template.replace(PLACEHOLDER, '').length
 }
 
-/** Characters each placeholder of a name template may take, after the literal text. */
-export function roomOf (template: string, _layout: Layout): number {
+/** Characters each placeholder of a name template may take, after the literal text (and the entry name in names layout). */
+export function roomOf (template: string, layout: Layout): number {
   const count = placeholders(template)
-  const budget = MAX_NAME_LENGTH - literalLength(template)
+  const budget = MAX_NAME_LENGTH - literalLength(template) - (layout === 'names' ? NAMES_REST_ROOM : 0)
   return count === 0 ? budget : Math.floor(budget / count)
 }
 
@@ -141,8 +151,9 @@ export function roomOf (template: string, _layout: Layout): number {
 export function templateProblem (template: string, layout: Layout): string | undefined {
   const literal = template.replace(PLACEHOLDER, 'x')
   if (!NAME_ALPHABET.test(literal)) return `"${template}" has characters outside ${NAME_ALPHABET.source} (Key Vault names)`
+  if (layout === 'names' && !template.endsWith('-')) return 'must end with "-" in the names layout (it is the prefix of the layer\'s secret names)'
   const room = roomOf(template, layout)
-  const reserve = ''
+  const reserve = layout === 'names' ? ` and ${NAMES_REST_ROOM} for the entry name` : ''
   if (placeholders(template) === 0) {
     return room < 0 ? `is longer than ${MAX_NAME_LENGTH} characters${reserve}` : undefined
   }

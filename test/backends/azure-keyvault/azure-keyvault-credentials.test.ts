@@ -103,6 +103,7 @@ if (server !== undefined) {
     await t.rejects(build({ credential: { type: 'workloadIdentity', tenantId: 't', clientId: 'c', tokenFile: '/nonexistent/token' } }), { message: /backends\[2\]\.credential\.tokenFile: cannot read \/nonexistent\/token \(ENOENT\)/ })
     await t.rejects(build({ credential: { type: 'clientCertificate', tenantId: 't', clientId: 'c', certificateFile: './no-such.pem' } }), { message: /backends\[2\]\.credential\.certificateFile: cannot read \.\/no-such\.pem/ })
     await t.rejects(build({ caFile: './no-such-ca.pem' }), { message: /backends\[2\]\.caFile: cannot read \.\/no-such-ca\.pem/ })
+    await t.rejects(build({ indexRefreshSeconds: 60, indexStaleLimitSeconds: 30 }), { message: /backends\[2\]\.indexStaleLimitSeconds: must be at least indexRefreshSeconds/ })
     t.throws(() => configOf(serverConfig(server, { credential: { type: 'clientSecret', tenantId: 't', clientId: 'c', clientSecert: 'typo' } })), { message: /backends\[0\]\.credential\.clientSecert: unknown key/ }, 'a typo is one precise problem')
     t.throws(() => configOf(serverConfig(server, { vaultUrl: 'http://v.vault.azure.net' })), { message: /backends\[0\]\.vaultUrl/ }, 'plain http is refused')
   })

@@ -8,6 +8,7 @@ import { keyVaultDefinition } from '../../../backends/azure-keyvault/index.js'
 import {
   escapeForRoom, escapeId, isHashed, MIN_ROOM, nameForm, roomOf, unescapeId, LAYOUT_DEFAULTS, type Layout
 } from '../../../backends/azure-keyvault/names.js'
+import { prefixOf } from '../../../backends/azure-keyvault/names-layout.js'
 import { loadConfig } from '../../../src/config/load.js'
 import type { Identity } from '../../../src/core/identity.js'
 import { isValidId } from '../../../src/core/identity.js'
@@ -89,18 +90,18 @@ t.test('escape: ids near the 128-character limit are hashed to fit, and stay dis
   t.ok(isHashed(escapeForRoom(`${exact}p`, room)), 'one more character is')
   // The longest possible id, in every default template: the names stay within Key Vault's 127.
   const worst: Identity = { projectId: `A${'_'.repeat(127)}`, nfObjectId: `Z${'.'.repeat(126)}z`.replace(/\.\./g, '.a'), nfObjectType: 'service' }
-  for (const layout of ['document'] as Layout[]) {
+  for (const layout of ['document', 'names'] as Layout[]) {
     const locate = locateFor({ layout })
     for (const layer of ['global', 'project', 'object']) {
       const name = locate(layer, worst) as string
-      const limit = 127
+      const limit = layout === 'names' ? 127 - 16 : 127
       t.ok(name.length <= limit && /^[0-9a-z-]+$/.test(name), `${layout} ${layer}: ${name.length} characters`)
     }
   }
 })
 
 t.test('injectivity: case variants, a-b/c against a/b-c, dots and underscores', async t => {
-  for (const layout of ['document'] as Layout[]) {
+  for (const layout of ['document', 'names'] as Layout[]) {
     const locate = locateFor({ layout })
     const ids: Identity[] = [
       { projectId: 'a-b', nfObjectId: 'c', nfObjectType: 'service' },
@@ -120,7 +121,7 @@ t.test('injectivity: case variants, a-b/c against a/b-c, dots and underscores', 
 
 t.test('injectivity: generated identities never share a locator in any layout (lower-cased)', async t => {
   const identity = fc.record({ projectId: validId, nfObjectId: validId, nfObjectType: fc.constantFrom('service', 'job') })
-  for (const layout of ['document'] as Layout[]) {
+  for (const layout of ['document', 'names'] as Layout[]) {
     const locate = locateFor({ layout })
     fc.assert(fc.property(fc.uniqueArray(identity, { minLength: 2, maxLength: 40, selector: i => `${i.projectId}/${i.nfObjectId}` }), identities => {
       const owners = new Map<string, string>()
@@ -139,14 +140,27 @@ t.test('injectivity: generated identities never share a locator in any layout (l
   t.pass('no two identities, no two layers share a locator')
 })
 
-t.test('the default layout passes the loader\'s isolation proof, and other layouts do too', async t => {
-  for (const layout of ['document'] as Layout[]) {
+t.test('names layout: a secret belongs to the prefix up to its last "-", so no secret is in two layers', async t => {
+  const locate = locateFor({ layout: 'names' })
+  const p: Identity = { projectId: 'abc', nfObjectId: 'api', nfObjectType: 'service' }
+  t.equal(prefixOf('northflank-abc-dburi'), locate('project', p))
+  t.equal(prefixOf('northflank-abc-api-dburi'), locate('object', p))
+  t.equal(prefixOf('northflank-abc-api'), locate('project', p), 'the object name itself is an entry of the project (API), not of the object')
+  t.equal(prefixOf('northflank-abc-'), undefined, 'no rest: no entry')
+  t.equal(prefixOf('NorthFlank-ABC-DBURI'), 'northflank-abc-', 'case is ignored, like Key Vault does')
+})
+
+t.test('every default layout passes the loader\'s isolation proof, and the docs\' examples do too', async t => {
+  for (const layout of ['document', 'names'] as Layout[]) {
     const started = performance.now()
     t.doesNotThrow(() => config({ layout }), `${layout} defaults accepted`)
     t.comment(`${layout}: proven in ${(performance.now() - started).toFixed(1)} ms (first run in this process includes warm-up)`)
   }
+  t.doesNotThrow(() => config({ layout: 'names', locators: { project: 'instance-{projectId}-' } }), 'names: instance-{projectId}- (docs example)')
+  const locate = locateFor({ layout: 'names', locators: { project: 'instance-{projectId}-' } })
+  t.equal(locate('project', { projectId: 'abc123', nfObjectId: 'x', nfObjectType: 'service' }), 'instance-abc123-')
   t.doesNotThrow(() => config({ layout: 'document', locators: { object: 'teams-{projectId}-svc-{nfObjectId}' } }))
-  t.doesNotThrow(() => config({ locators: { type: 'nf-types-{projectId}-{nfObjectType}' } }, ['global', 'project', 'type', 'object']), 'an extra layer')
+  t.doesNotThrow(() => config({ layout: 'names', locators: { type: 'nf-types-{projectId}-{nfObjectType}-' } }, ['global', 'project', 'type', 'object']), 'an extra layer')
 })
 
 t.test('layouts that would mix identities or break Key Vault rules are refused with their config path', async t => {
@@ -159,5 +173,6 @@ t.test('layouts that would mix identities or break Key Vault rules are refused w
   refused({ locators: { global: 'NORTHFLANK-X', project: 'northflank-{projectId}' } }, /can both render "NORTHFLANK-X" and "northflank-x" \(equal ignoring case\)|can both render/, 'equal ignoring case')
   refused({ locators: { object: 'northflank_{projectId}-{nfObjectId}' } }, /locators\.object: .*characters outside/, 'underscore is no Key Vault name character')
   refused({ locators: { project: `${'x'.repeat(90)}-{projectId}` } }, new RegExp(`locators\\.project: leaves 36 characters per placeholder \\(at least ${MIN_ROOM} needed`), 'too little room for an id')
-  refused({ locators: { type: 'northflank-{projectId}-{nfObjectType}' } }, /locators\.type .*and backends\[0\]\.locators\.object \(default\).*can both render|locators\.object \(default\).*and backends\[0\]\.locators\.type.*can both render/, 'names: an extra layer that renders object prefixes', ['global', 'project', 'type', 'object'])
+  refused({ layout: 'names', locators: { project: 'instance-{projectId}' } }, /locators\.project: must end with "-" in the names layout/, 'names prefix without "-"')
+  refused({ layout: 'names', locators: { type: 'northflank-{projectId}-{nfObjectType}-' } }, /locators\.type .*and backends\[0\]\.locators\.object \(default\).*can both render|locators\.object \(default\).*and backends\[0\]\.locators\.type.*can both render/, 'names: an extra layer that renders object prefixes', ['global', 'project', 'type', 'object'])
 })

@@ -2,9 +2,10 @@
 // with the examples of docs/backends/azure-keyvault.md written the way the docs write them.
 import t from 'tap'
 import { startTestService } from '../../helpers/service.js'
+import { capturingLogger } from '../../helpers/logger.js'
 import { keyVaultForSuite, seamedDefinition, serverConfig } from './keyvault-fixture.js'
 
-const server = await keyVaultForSuite(t, 'azure-keyvault service', ['nfss-test'])
+const server = await keyVaultForSuite(t, 'azure-keyvault service', ['nfss-test', 'nfss-names'])
 if (server !== undefined) {
   const answer = async (backend: Record<string, unknown>, identity: { projectId: string, nfObjectId: string }, logger?: any): Promise<{ status: number, secrets: unknown[] }> => {
     const service = await startTestService({ backends: [serverConfig(server, backend)] }, { definitions: [seamedDefinition(server)], ...(logger === undefined ? {} : { logger }) })
@@ -32,6 +33,27 @@ if (server !== undefined) {
         { type: 'FILE', path: '/etc/tls/key.pem', data: 'a2V5', encoding: 'base64', permissions: { policy: 'AlwaysSet', mode: '0400' } }
       ]
     })
+  })
+
+  t.test('names layout: the instance-{instanceId} layout as a project prefix (the docs\' table)', async t => {
+    const vault = { vaultUrl: server.vaultUrl('nfss-names') }
+    server.setSecret('instance-abc123', 'registration-token', { vault: 'nfss-names' })
+    server.setSecret('instance-abc123-dburi', 'mongodb://db/abc', { vault: 'nfss-names' })
+    server.setSecret('instance-abc123-oidcsecret', 'zitadel', { vault: 'nfss-names', tags: { 'nf-env': 'OIDC_SECRET' } })
+    server.setSecret('instance-abc123-oidc-secret', 'not-served', { vault: 'nfss-names' })
+    server.setSecret('instance-abc123-ca', 'PEM', { vault: 'nfss-names', tags: { 'nf-file': '/etc/ssl/instance-ca.pem', 'nf-mode': '0440', 'nf-owner': '1000', 'nf-owner-policy': 'KeepOrSet' } })
+    server.setSecret('instance-other-dburi', 'someone-else', { vault: 'nfss-names' })
+    const { logger, lines } = capturingLogger('info')
+    const got = await answer({ ...vault, layout: 'names', locators: { project: 'instance-{projectId}-' } }, { projectId: 'abc123', nfObjectId: 'api' }, logger)
+    t.same(got, {
+      status: 200,
+      secrets: [
+        { type: 'ENV', key: 'DBURI', value: 'mongodb://db/abc' },
+        { type: 'ENV', key: 'OIDC_SECRET', value: 'zitadel' },
+        { type: 'FILE', path: '/etc/ssl/instance-ca.pem', data: 'PEM', encoding: 'utf-8', permissions: { policy: 'AlwaysSet', mode: '0440' }, owner: { policy: 'KeepOrSetExplicit', value: '1000' } }
+      ]
+    })
+    t.notMatch(lines(), /registration-token|not-served|someone-else|mongodb/, 'no value in the log')
   })
 
 }

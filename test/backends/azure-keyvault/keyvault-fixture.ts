@@ -8,6 +8,7 @@ import type { LookupFunction } from 'node:net'
 import type { Test } from 'tap'
 import { createKeyVaultBackend, keyVaultDefinition, type KeyVaultSeam } from '../../../backends/azure-keyvault/index.js'
 import type { Layout } from '../../../backends/azure-keyvault/names.js'
+import type { PropertyIndex } from '../../../backends/azure-keyvault/property-index.js'
 import { loadConfig } from '../../../src/config/load.js'
 import type { Identity } from '../../../src/core/identity.js'
 import type { Backend, BackendDefinition } from '../../../src/store/port.js'
@@ -56,6 +57,8 @@ export function seamedDefinition (server: KeyVaultTestServer, seam: KeyVaultSeam
 
 export interface Built {
   backend: Backend
+  /** The property index (names layout). */
+  index?: PropertyIndex
 }
 
 export class Backends {
@@ -66,12 +69,14 @@ export class Backends {
 
   create (extra: Record<string, unknown> = {}, options: { seam?: KeyVaultSeam, logger?: any, layers?: string[] } = {}): Built {
     const config = configOf(serverConfig(this.server, extra), options.layers)
+    let index: PropertyIndex | undefined
     const backend = createKeyVaultBackend(config, storeContext(keyVaultDefinition, config, { logger: options.logger ?? silentLogger(), baseDir: process.cwd(), layers: options.layers ?? LAYERS }), {
       lookup: this.server.lookup as unknown as LookupFunction,
-      ...options.seam
+      ...options.seam,
+      index: i => { index = i; options.seam?.index?.(i) }
     })
     this.built.push(backend)
-    return { backend }
+    return { backend, ...(index === undefined ? {} : { index }) }
   }
 }
 
@@ -96,8 +101,42 @@ export function mark (server: KeyVaultTestServer): { since: () => ReturnType<typ
   }
 }
 
-/** Writes `seed` where `locator` points, as a JSON secret document; returns the secret names written. */
-export function seedLayer (server: KeyVaultTestServer, _layout: Layout, locator: string, _identity: Identity, _layer: string, seed: Seed, options: SetSecretOptions = {}): string[] {
-  server.setSecret(locator, JSON.stringify(documentOf(seed)), options)
-  return [locator]
+let serial = 0
+/** A rest for a names-layout secret: letters and digits only, unique. */
+function rest (text: string): string {
+  serial++
+  return `${text.replace(/[^A-Za-z0-9]/g, '').toLowerCase().slice(0, 12) || 'e'}${serial.toString(36)}`
+}
+
+/** Tags of one canonical file, as the names layout reads them. */
+function fileTags (file: Seed['files'][number]): Record<string, string> {
+  return {
+    'nf-file': file.path,
+    ...(file.encoding === 'base64' ? { 'nf-encoding': 'base64' } : {}),
+    ...(file.mode === undefined ? {} : { 'nf-mode': file.mode }),
+    ...(file.owner === undefined ? {} : { 'nf-owner': file.owner }),
+    ...(file.group === undefined ? {} : { 'nf-group': file.group })
+  }
+}
+
+/** Writes `seed` where `locator` points, in the layout's native form; returns the secret names written. */
+export function seedLayer (server: KeyVaultTestServer, layout: Layout, locator: string, identity: Identity, layer: string, seed: Seed, options: SetSecretOptions = {}): string[] {
+  if (layout === 'document') {
+    server.setSecret(locator, JSON.stringify(documentOf(seed)), options)
+    return [locator]
+  }
+  const layerTags: Record<string, string> = {}
+  const nameOf = (text: string): string => `${locator}${rest(text)}`
+  const names: string[] = []
+  for (const [key, value] of Object.entries(seed.env)) {
+    const name = nameOf(key)
+    server.setSecret(name, value, { ...options, tags: { ...layerTags, 'nf-env': key, ...options.tags } })
+    names.push(name)
+  }
+  for (const file of seed.files) {
+    const name = nameOf(file.path)
+    server.setSecret(name, file.data, { ...options, tags: { ...layerTags, ...fileTags(file), ...options.tags } })
+    names.push(name)
+  }
+  return names
 }

@@ -1,0 +1,113 @@
+// One secret per entry (names layout): the secret's value is the ENV value or the file's
+// data, and its tags say which (docs/backends/azure-keyvault.md, "Tags of an entry"). File
+// attributes are handed to the secret document's own parser (src/core/document.ts), so a tag
+// means exactly what the same attribute means in a document.
+import { modeShorthand, ownerPolicy, parseDocument } from '../../src/core/document.js'
+import { entryName, type Entry, type InvalidEntry, type OwnerPolicy } from '../../src/core/entries.js'
+
+export const ENTRY_TAGS = {
+  env: 'nf-env',
+  file: 'nf-file',
+  encoding: 'nf-encoding',
+  mode: 'nf-mode',
+  modePolicy: 'nf-mode-policy',
+  owner: 'nf-owner',
+  ownerPolicy: 'nf-owner-policy',
+  group: 'nf-group',
+  groupPolicy: 'nf-group-policy'
+} as const
+
+/** Tags only a FILE entry may carry. */
+const FILE_ATTRIBUTE_TAGS: readonly string[] = [ENTRY_TAGS.encoding, ENTRY_TAGS.mode, ENTRY_TAGS.modePolicy, ENTRY_TAGS.owner, ENTRY_TAGS.ownerPolicy, ENTRY_TAGS.group, ENTRY_TAGS.groupPolicy]
+const KNOWN_ENTRY_TAGS = new Set<string>(Object.values(ENTRY_TAGS))
+
+type Tags = Readonly<Record<string, string>>
+
+/** AlwaysSet (default) or KeepOrSet, from a *-policy tag; undefined when the tag holds something else. */
+function policyOf (tags: Tags, tag: string): 'AlwaysSet' | 'KeepOrSet' | undefined {
+  const value = tags[tag]
+  if (value === undefined || value === 'AlwaysSet') return 'AlwaysSet'
+  return value === 'KeepOrSet' ? 'KeepOrSet' : undefined
+}
+
+function keepOrSet (owner: OwnerPolicy): OwnerPolicy {
+  if (owner.policy === 'AlwaysSetExplicit') return { policy: 'KeepOrSetExplicit', value: owner.value }
+  if (owner.policy === 'AlwaysSetInherited') return { policy: 'KeepOrSetInherited' }
+  return owner
+}
+
+/** The document attributes a file secret's tags stand for, or why they cannot be used. */
+function fileAttributes (data: string, tags: Tags): Record<string, unknown> | string {
+  const attributes: Record<string, unknown> = { data }
+  const encoding = tags[ENTRY_TAGS.encoding]
+  if (encoding !== undefined) attributes.encoding = encoding
+  const mode = tags[ENTRY_TAGS.mode]
+  const modePolicy = policyOf(tags, ENTRY_TAGS.modePolicy)
+  if (modePolicy === undefined) return `tag ${ENTRY_TAGS.modePolicy} is neither AlwaysSet nor KeepOrSet`
+  if (mode === undefined) {
+    if (tags[ENTRY_TAGS.modePolicy] !== undefined) return `tag ${ENTRY_TAGS.modePolicy} without ${ENTRY_TAGS.mode}`
+  } else {
+    const octal = modeShorthand(mode)
+    if (octal === undefined) return `tag ${ENTRY_TAGS.mode} is not an octal file mode`
+    attributes.permissions = { policy: modePolicy, mode: octal }
+  }
+  for (const [field, tag, policyTag] of [['owner', ENTRY_TAGS.owner, ENTRY_TAGS.ownerPolicy], ['group', ENTRY_TAGS.group, ENTRY_TAGS.groupPolicy]] as const) {
+    const policy = policyOf(tags, policyTag)
+    if (policy === undefined) return `tag ${policyTag} is neither AlwaysSet nor KeepOrSet`
+    const value = tags[tag]
+    if (value === undefined) {
+      if (tags[policyTag] !== undefined) return `tag ${policyTag} without ${tag}`
+      continue
+    }
+    const owner = ownerPolicy(value)
+    if (owner === undefined) return `tag ${tag} is not a user/group id, name or "inherit"`
+    attributes[field] = policy === 'KeepOrSet' ? keepOrSet(owner) : owner
+  }
+  return attributes
+}
+
+/**
+ * The entry one secret stands for. `nameKey` is the ENV key the secret's name gives (the layout's
+ * rule) when no nf-env tag names one; `layoutTags` are the tags the layout itself reads.
+ */
+export function entryOf (value: string, tags: Tags, nameKey: string, layoutTags: ReadonlySet<string>): Entry | string {
+  const unknown = Object.keys(tags).filter(k => k.startsWith('nf-') && !KNOWN_ENTRY_TAGS.has(k) && !layoutTags.has(k))
+  if (unknown.length > 0) return `unknown tag ${unknown.join(', ')}`
+  const path = tags[ENTRY_TAGS.file]
+  if (path === undefined) {
+    const misplaced = FILE_ATTRIBUTE_TAGS.filter(t => tags[t] !== undefined)
+    if (misplaced.length > 0) return `file attribute tag ${misplaced.join(', ')} without ${ENTRY_TAGS.file}`
+    return { type: 'ENV', key: tags[ENTRY_TAGS.env] ?? nameKey, value }
+  }
+  if (tags[ENTRY_TAGS.env] !== undefined) return `both ${ENTRY_TAGS.env} and ${ENTRY_TAGS.file} are set`
+  if (!path.startsWith('/')) return `tag ${ENTRY_TAGS.file} is not an absolute path`
+  const attributes = fileAttributes(value, tags)
+  if (typeof attributes === 'string') return attributes
+  const parsed = parseDocument({ [path]: attributes })
+  if (!parsed.ok) return parsed.reason
+  const [entry] = parsed.entries
+  if (entry !== undefined) return entry
+  return parsed.invalid[0]?.reason ?? 'not a file entry'
+}
+
+/** A layer's entries in secret-name order; an ENV key or path set by two secrets is served from the first only. */
+export class LayerEntries {
+  readonly entries: Entry[] = []
+  readonly invalid: InvalidEntry[] = []
+  private readonly owners = new Map<string, string>()
+
+  add (secretName: string, result: Entry | string): void {
+    if (typeof result === 'string') {
+      this.invalid.push({ key: secretName, reason: `secret ${secretName}: ${result}` })
+      return
+    }
+    const name = `${result.type}:${entryName(result)}`
+    const owner = this.owners.get(name)
+    if (owner !== undefined) {
+      this.invalid.push({ key: entryName(result), reason: `secret ${secretName}: ${result.type === 'ENV' ? 'ENV key' : 'file path'} already set by secret ${owner}` })
+      return
+    }
+    this.owners.set(name, secretName)
+    this.entries.push(result)
+  }
+}
