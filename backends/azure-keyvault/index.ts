@@ -1,7 +1,8 @@
-// type: azure-keyvault — Azure Key Vault secrets (docs/backends/azure-keyvault.md), in one of two
-// layouts: document (one secret per layer holding a JSON secret document; the default) or names
-// (one secret per entry under a name prefix per layer). names reads the vault's listing from a
-// property index kept in memory (property-index.ts) and fetches only the values that changed.
+// type: azure-keyvault — Azure Key Vault secrets (docs/backends/azure-keyvault.md), in one of three
+// layouts: document (one secret per layer holding a JSON secret document; the default), names
+// (one secret per entry under a name prefix per layer) or tags (one secret per entry, tagged with
+// its project and object). names and tags read the vault's listing from a property index kept
+// in memory (property-index.ts) and fetch only the values that changed.
 import { setMaxListeners } from 'node:events'
 import type { LookupFunction } from 'node:net'
 import { Type } from '@sinclair/typebox'
@@ -15,13 +16,14 @@ import { readListed, type ListedLayout } from './listed-layout.js'
 import { compileTemplates, DOCUMENT_DEFAULTS, type Layout } from './names.js'
 import { NAMES_LAYOUT } from './names-layout.js'
 import { PropertyIndex } from './property-index.js'
+import { TAGS_LAYOUT } from './tags-layout.js'
 import { ValueCache } from './values.js'
 
 const options = Type.Object({
   vaultUrl: Type.String({ pattern: '^https://[^/?#@]+/?$', description: 'the vault\'s URL, https://<name>.vault.azure.net (or a private endpoint\'s URL)' }),
-  layout: Type.Union([Type.Literal('document'), Type.Literal('names')], {
+  layout: Type.Union([Type.Literal('document'), Type.Literal('names'), Type.Literal('tags')], {
     default: 'document',
-    description: 'document: one secret per layer holding a JSON secret document; names: one secret per entry under a name prefix per layer'
+    description: 'document: one secret per layer holding a JSON secret document; names: one secret per entry under a name prefix per layer; tags: one secret per entry, tagged with its project and object'
   }),
   credential: credentialOptions,
   authorityHost: Type.Optional(Type.String({ pattern: '^https://', description: 'Entra ID authority, e.g. https://login.microsoftonline.us; default AZURE_AUTHORITY_HOST, else the public cloud' })),
@@ -29,11 +31,11 @@ const options = Type.Object({
   disableChallengeResourceVerification: Type.Boolean({ default: false, description: 'accept a vault URL whose host is not under the challenge\'s resource (a private endpoint under a custom name)' }),
   caFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of an extra CA to trust for the vault and Entra ID (private endpoints behind TLS inspection, tests), relative to the config file' })),
   maxAttempts: Type.Integer({ minimum: 1, maximum: 10, default: 3, description: 'attempts per call, first try included (throttling is retried only while Retry-After fits in the call\'s timeout)' }),
-  maxConcurrentGets: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'names: secret GETs in flight at once, across all reads' }),
-  indexRefreshSeconds: Type.Number({ minimum: 1, maximum: 3600, default: 30, description: 'names: seconds between listings of the vault\'s secret properties' }),
-  indexStaleLimitSeconds: Type.Number({ minimum: 2, maximum: MAX_TIMER_SECONDS, default: 300, description: 'names: a listing older than this is not served (reads wait for a new one)' }),
-  indexTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 60, description: 'names: time one listing of every page may take' }),
-  valueCacheMegabytes: Type.Number({ minimum: 1, maximum: 4096, default: 64, description: 'names: memory for secret values kept between index refreshes (LRU)' })
+  maxConcurrentGets: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'names/tags: secret GETs in flight at once, across all reads' }),
+  indexRefreshSeconds: Type.Number({ minimum: 1, maximum: 3600, default: 30, description: 'names/tags: seconds between listings of the vault\'s secret properties' }),
+  indexStaleLimitSeconds: Type.Number({ minimum: 2, maximum: MAX_TIMER_SECONDS, default: 300, description: 'names/tags: a listing older than this is not served (reads wait for a new one)' }),
+  indexTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 60, description: 'names/tags: time one listing of every page may take' }),
+  valueCacheMegabytes: Type.Number({ minimum: 1, maximum: 4096, default: 64, description: 'names/tags: memory for secret values kept between index refreshes (LRU)' })
 })
 
 type KeyVaultOptions = typeof options
@@ -58,7 +60,7 @@ export interface KeyVaultSeam {
   index?: (index: PropertyIndex) => void
 }
 
-const LISTED: Record<Exclude<Layout, 'document'>, ListedLayout> = { names: NAMES_LAYOUT }
+const LISTED: Record<Exclude<Layout, 'document'>, ListedLayout> = { names: NAMES_LAYOUT, tags: TAGS_LAYOUT }
 
 export function createKeyVaultBackend (config: KeyVaultConfig, context: BackendContext, seam: KeyVaultSeam = {}): Backend {
   const { logger, baseDir, locate, templates } = context

@@ -1,4 +1,4 @@
-// A read in a layout that finds its secrets in the vault's listing (names): look the
+// A read in the layouts that find their secrets in the vault's listing (names, tags): look the
 // layer up in the property index (no store call while it is fresh), skip secrets that are
 // disabled, expired or not yet valid, fetch the values that changed, and check each answer again
 // (a secret can change between the listing and the GET; what the GET says wins).
@@ -10,7 +10,7 @@ import { entryOf, LayerEntries } from './secret-entries.js'
 import type { ValueCache } from './values.js'
 
 export interface ListedLayout {
-  name: 'names'
+  name: 'names' | 'tags'
   /** The locator (group key) a secret belongs to, from its name and tags; undefined: no layer's. */
   groupOf: (name: string, tags: Readonly<Record<string, string>>) => string | undefined
   /** The group key a rendered locator is looked up under. */

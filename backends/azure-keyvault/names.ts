@@ -14,7 +14,7 @@ import { isValidId } from '../../src/core/identity.js'
 import { parseTemplate, type IdForm, type LayerTemplate } from '../../src/core/locator.js'
 import type { KeyProblem } from '../../src/store/port.js'
 
-export type Layout = 'document' | 'names'
+export type Layout = 'document' | 'names' | 'tags'
 
 /** Key Vault's limit on a secret name. */
 export const MAX_NAME_LENGTH = 127
@@ -111,6 +111,20 @@ export function nameForm (room: number): IdForm {
   }
 }
 
+/** Longest escape of a valid id (128 characters, each at most two). */
+const MAX_ESCAPE = 256
+
+/** Ids in tags-layout locators: the escape without hashing (the locator is no Key Vault name). */
+export const TAG_LOCATOR_FORM: IdForm = {
+  name: 'key vault tag id',
+  escape: escapeId,
+  language: { first: LOWER_ALNUM, middle: LOWER_ALNUM, last: LOWER_ALNUM, minLength: 1, maxLength: MAX_ESCAPE },
+  unescape: value => {
+    const id = unescapeId(value)
+    return id !== undefined && isValidId(id) && escapeId(id) === value ? id : undefined
+  }
+}
+
 // ---- templates per layout -------------------------------------------------------------------
 
 /** PRODUCT.md's layout in Key Vault syntax: one secret per layer holding a secret document. */
@@ -127,10 +141,20 @@ export const NAMES_DEFAULTS: Readonly<Record<string, string>> = {
   object: 'northflank-{projectId}-{nfObjectId}-'
 }
 
+/** tags layout: which tags select a layer's secrets (see tagGroupOf in tags-layout.ts). */
+export const TAGS_DEFAULTS: Readonly<Record<string, string>> = {
+  global: 'global',
+  project: 'project/{projectId}',
+  object: 'object/{projectId}/{nfObjectId}'
+}
+
 export const LAYOUT_DEFAULTS: Readonly<Record<Layout, Readonly<Record<string, string>>>> = {
   document: DOCUMENT_DEFAULTS,
-  names: NAMES_DEFAULTS
+  names: NAMES_DEFAULTS,
+  tags: TAGS_DEFAULTS
 }
+
+const TAG_SHAPE = /^(global|project\/\{[A-Za-z]+\}|object\/\{[A-Za-z]+\}\/\{[A-Za-z]+\})$/
 
 function placeholders (template: string): number {
   return [...template.matchAll(PLACEHOLDER)].length
@@ -149,6 +173,9 @@ export function roomOf (template: string, layout: Layout): number {
 
 /** Why a template is no locator of this layout, or undefined. */
 export function templateProblem (template: string, layout: Layout): string | undefined {
+  if (layout === 'tags') {
+    return TAG_SHAPE.test(template) ? undefined : 'must be "global", "project/{claim}" or "object/{claim}/{claim}" in the tags layout'
+  }
   const literal = template.replace(PLACEHOLDER, 'x')
   if (!NAME_ALPHABET.test(literal)) return `"${template}" has characters outside ${NAME_ALPHABET.source} (Key Vault names)`
   if (layout === 'names' && !template.endsWith('-')) return 'must end with "-" in the names layout (it is the prefix of the layer\'s secret names)'
@@ -176,7 +203,7 @@ export function compileTemplates (layout: Layout, locators: Readonly<Record<stri
       problems.push({ key, problem: configured === undefined ? `the default "${text}" ${problem}` : problem })
       continue
     }
-    const form = nameForm(roomOf(text, layout))
+    const form = layout === 'tags' ? TAG_LOCATOR_FORM : nameForm(roomOf(text, layout))
     templates.push({ layer, text, paths: [configured === undefined ? `${key} (default)` : key], parts: parseTemplate(text, form) })
   }
   return problems.length > 0 ? { problems } : { templates }

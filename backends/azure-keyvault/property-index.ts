@@ -1,5 +1,5 @@
 // One listing of a vault's secret properties (names, tags, attributes; never values), kept in
-// memory for the names layout and refreshed in the background. Reads look layers up in
+// memory for the names and tags layouts and refreshed in the background. Reads look layers up in
 // it, so a read costs no LIST while the index is fresh, whatever the size of the vault.
 //  - every indexRefreshSeconds a refresh lists all pages (single-flight: one listing at a time);
 //  - the first read (and ready()) waits for the first listing;

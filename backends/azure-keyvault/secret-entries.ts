@@ -1,4 +1,4 @@
-// One secret per entry (names layout): the secret's value is the ENV value or the file's
+// One secret per entry (names and tags layouts): the secret's value is the ENV value or the file's
 // data, and its tags say which (docs/backends/azure-keyvault.md, "Tags of an entry"). File
 // attributes are handed to the secret document's own parser (src/core/document.ts), so a tag
 // means exactly what the same attribute means in a document.

@@ -1,4 +1,4 @@
-// Secret values for the names layout: fetched only for the secrets a read needs, a few
+// Secret values for the names and tags layouts: fetched only for the secrets a read needs, a few
 // at a time across all reads, and kept in memory by name until the index shows a change.
 //
 // The listing has no version ids, only `updated` (whole seconds), so a value is reused while

@@ -1,5 +1,5 @@
 // type: azure-keyvault against the Key Vault test server (not Azure): the shared store contract in
-// each layout, each seeded in its native form through the server's own API; denied
+// each of the three layouts, each seeded in its native form through the server's own API; denied
 // through the principal the server refuses (403 ForbiddenByRbac), unreachable through a closed
 // port, store calls counted from the server's request log.
 import t from 'tap'
@@ -12,7 +12,7 @@ const server = await keyVaultForSuite(t, 'azure-keyvault contract')
 if (server !== undefined) {
   const entriesOf = (seed: Seed): number => Object.keys(seed.env).length + seed.files.length
 
-  for (const layout of ['document', 'names'] as Layout[]) {
+  for (const layout of ['document', 'names', 'tags'] as Layout[]) {
     await t.test(`azure-keyvault, layout ${layout}: the store contract`, async t => {
       const backends = new Backends(server, t)
       const { backend, index } = backends.create({ layout })
@@ -41,7 +41,7 @@ if (server !== undefined) {
         missingStore: async () => backends.create({ layout, vaultUrl: server.vaultUrl('no-such-vault'), maxAttempts: 1 }).backend,
         storeCalls: {
           count: () => vaultCalls(server).length,
-          // document: one GET per layer. names: one GET per entry the first time (0 LISTs:
+          // document: one GET per layer. names/tags: one GET per entry the first time (0 LISTs:
           // the index is fresh); later reads GET only what changed (azure-keyvault-index.test.ts).
           maxPerRead: layout === 'document' ? 1 : entriesOf
         },

@@ -1,4 +1,4 @@
-// The property index of the names layout: a new secret is picked up by the background
+// The property index of the names and tags layouts: a new secret is picked up by the background
 // refresh without a restart; a value is fetched again only after it changed; a read's store calls
 // do not grow with the size of the vault (1,000 secrets: only the GETs of its own changed
 // entries, 0 LISTs while the index is fresh); a listing older than its limit is not served.
@@ -14,7 +14,7 @@ const server = await keyVaultForSuite(t, 'azure-keyvault index', ['nfss-test', '
 if (server !== undefined) {
   const keys = (result: any): string[] => result.found === true ? result.entries.map((e: any) => `${String(e.key ?? e.path)}=${String(e.value ?? e.data)}`).sort() : []
 
-  for (const layout of ['names'] as Layout[]) {
+  for (const layout of ['names', 'tags'] as Layout[]) {
     await t.test(`${layout}: a new secret is picked up by the background refresh, without a restart`, async t => {
       const backends = new Backends(server, t)
       const { backend } = backends.create({ layout, indexRefreshSeconds: 1, indexStaleLimitSeconds: 10 })
@@ -87,7 +87,7 @@ if (server !== undefined) {
     for (const [vault, size] of [['nfss-small', 20], ['nfss-big', 1000]] as const) {
       // The vault's other secrets: other identities' entries, and document-style secrets.
       for (let i = 0; i < size - 2 * own; i++) server.setSecret(vault === 'nfss-big' ? `northflank-other${i % 97}-svc${i}-value${i}` : `unrelated-${i}`, `v${i}`, { vault })
-      for (const layout of ['names'] as Layout[]) {
+      for (const layout of ['names', 'tags'] as Layout[]) {
         // No background listing during the measurements (the request log does not say which vault).
         const built = backends.create({ layout, vaultUrl: server.vaultUrl(vault), indexRefreshSeconds: 3600, indexStaleLimitSeconds: 3600 }, { seam: { settleMs: 1000 } })
         seedLayer(server, layout, built.backend.locate('object', identity) as string, identity, 'object', { env: Object.fromEntries(Array.from({ length: own }, (_, i) => [`K${i}`, `v${i}`])), files: [] }, { vault })
@@ -115,7 +115,7 @@ if (server !== undefined) {
 
   await t.test('calls per request through the service (cache ttl 0), per layout', async t => {
     const backends = new Backends(server, t)
-    for (const layout of ['document', 'names'] as Layout[]) {
+    for (const layout of ['document', 'names', 'tags'] as Layout[]) {
       const identity = uniqueIdentity()
       const creator = backends.create({ layout }).backend
       for (const layer of ['project', 'object']) {

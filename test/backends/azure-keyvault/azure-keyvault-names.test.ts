@@ -9,6 +9,7 @@ import {
   escapeForRoom, escapeId, isHashed, MIN_ROOM, nameForm, roomOf, unescapeId, LAYOUT_DEFAULTS, type Layout
 } from '../../../backends/azure-keyvault/names.js'
 import { prefixOf } from '../../../backends/azure-keyvault/names-layout.js'
+import { tagGroupOf } from '../../../backends/azure-keyvault/tags-layout.js'
 import { loadConfig } from '../../../src/config/load.js'
 import type { Identity } from '../../../src/core/identity.js'
 import { isValidId } from '../../../src/core/identity.js'
@@ -101,7 +102,7 @@ t.test('escape: ids near the 128-character limit are hashed to fit, and stay dis
 })
 
 t.test('injectivity: case variants, a-b/c against a/b-c, dots and underscores', async t => {
-  for (const layout of ['document', 'names'] as Layout[]) {
+  for (const layout of ['document', 'names', 'tags'] as Layout[]) {
     const locate = locateFor({ layout })
     const ids: Identity[] = [
       { projectId: 'a-b', nfObjectId: 'c', nfObjectType: 'service' },
@@ -121,7 +122,7 @@ t.test('injectivity: case variants, a-b/c against a/b-c, dots and underscores', 
 
 t.test('injectivity: generated identities never share a locator in any layout (lower-cased)', async t => {
   const identity = fc.record({ projectId: validId, nfObjectId: validId, nfObjectType: fc.constantFrom('service', 'job') })
-  for (const layout of ['document', 'names'] as Layout[]) {
+  for (const layout of ['document', 'names', 'tags'] as Layout[]) {
     const locate = locateFor({ layout })
     fc.assert(fc.property(fc.uniqueArray(identity, { minLength: 2, maxLength: 40, selector: i => `${i.projectId}/${i.nfObjectId}` }), identities => {
       const owners = new Map<string, string>()
@@ -150,8 +151,21 @@ t.test('names layout: a secret belongs to the prefix up to its last "-", so no s
   t.equal(prefixOf('NorthFlank-ABC-DBURI'), 'northflank-abc-', 'case is ignored, like Key Vault does')
 })
 
+t.test('tags layout: a secret\'s tags name at most one locator, ids compared exactly', async t => {
+  const locate = locateFor({ layout: 'tags' })
+  const p: Identity = { projectId: 'Web-1', nfObjectId: 'api', nfObjectType: 'service' }
+  t.equal(tagGroupOf({ 'nf-scope': 'global' }), locate('global', p))
+  t.equal(tagGroupOf({ 'nf-project': 'Web-1' }), locate('project', p))
+  t.equal(tagGroupOf({ 'nf-project': 'Web-1', 'nf-object': 'api' }), locate('object', p))
+  t.not(tagGroupOf({ 'nf-project': 'web-1' }), locate('project', p), 'ids are case-sensitive: web-1 is another project')
+  t.equal(tagGroupOf({ 'nf-scope': 'global', 'nf-project': 'Web-1' }), undefined, 'contradictory tags: no layer')
+  t.equal(tagGroupOf({ 'nf-object': 'api' }), undefined, 'an object without its project: no layer')
+  t.equal(tagGroupOf({ 'nf-project': 'a..b' }), undefined, 'not an id: no layer')
+  t.equal(tagGroupOf({ 'nf-scope': 'project' }), undefined)
+})
+
 t.test('every default layout passes the loader\'s isolation proof, and the docs\' examples do too', async t => {
-  for (const layout of ['document', 'names'] as Layout[]) {
+  for (const layout of ['document', 'names', 'tags'] as Layout[]) {
     const started = performance.now()
     t.doesNotThrow(() => config({ layout }), `${layout} defaults accepted`)
     t.comment(`${layout}: proven in ${(performance.now() - started).toFixed(1)} ms (first run in this process includes warm-up)`)
@@ -175,4 +189,6 @@ t.test('layouts that would mix identities or break Key Vault rules are refused w
   refused({ locators: { project: `${'x'.repeat(90)}-{projectId}` } }, new RegExp(`locators\\.project: leaves 36 characters per placeholder \\(at least ${MIN_ROOM} needed`), 'too little room for an id')
   refused({ layout: 'names', locators: { project: 'instance-{projectId}' } }, /locators\.project: must end with "-" in the names layout/, 'names prefix without "-"')
   refused({ layout: 'names', locators: { type: 'northflank-{projectId}-{nfObjectType}-' } }, /locators\.type .*and backends\[0\]\.locators\.object \(default\).*can both render|locators\.object \(default\).*and backends\[0\]\.locators\.type.*can both render/, 'names: an extra layer that renders object prefixes', ['global', 'project', 'type', 'object'])
+  refused({ layout: 'tags', locators: { project: 'team/{projectId}' } }, /locators\.project: must be "global", "project\/\{claim\}" or "object\/\{claim\}\/\{claim\}"/, 'tags: unknown shape')
+  refused({ layout: 'tags', locators: { type: 'project/{nfObjectType}' } }, /tenant isolation: .*can both render "project\/a"/, 'tags: an extra layer matching project tags', ['global', 'project', 'type', 'object'])
 })

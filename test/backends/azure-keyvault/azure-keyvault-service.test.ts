@@ -5,7 +5,7 @@ import { startTestService } from '../../helpers/service.js'
 import { capturingLogger } from '../../helpers/logger.js'
 import { keyVaultForSuite, seamedDefinition, serverConfig } from './keyvault-fixture.js'
 
-const server = await keyVaultForSuite(t, 'azure-keyvault service', ['nfss-test', 'nfss-names'])
+const server = await keyVaultForSuite(t, 'azure-keyvault service', ['nfss-test', 'nfss-names', 'nfss-tags'])
 if (server !== undefined) {
   const answer = async (backend: Record<string, unknown>, identity: { projectId: string, nfObjectId: string }, logger?: any): Promise<{ status: number, secrets: unknown[] }> => {
     const service = await startTestService({ backends: [serverConfig(server, backend)] }, { definitions: [seamedDefinition(server)], ...(logger === undefined ? {} : { logger }) })
@@ -56,4 +56,22 @@ if (server !== undefined) {
     t.notMatch(lines(), /registration-token|not-served|someone-else|mongodb/, 'no value in the log')
   })
 
+  t.test('tags layout: secrets tagged with their project and object, a bad tag skipped with a warning', async t => {
+    const vault = 'nfss-tags'
+    server.setSecret('api-db-url', 'postgres://tagged', { vault, tags: { 'nf-project': 'my-project', 'nf-object': 'api', 'nf-env': 'DATABASE_URL' } })
+    server.setSecret('shared-log-level', 'warn', { vault, tags: { 'nf-project': 'my-project' } })
+    server.setSecret('everyone', 'hello', { vault, tags: { 'nf-scope': 'global' } })
+    server.setSecret('typo', 'x', { vault, tags: { 'nf-project': 'my-project', 'nf-moed': '0400' } })
+    server.setSecret('other-project', 'no', { vault, tags: { 'nf-project': 'My-Project' } })
+    const { logger, lines } = capturingLogger('info')
+    t.same(await answer({ vaultUrl: server.vaultUrl(vault), layout: 'tags' }, { projectId: 'my-project', nfObjectId: 'api' }, logger), {
+      status: 200,
+      secrets: [
+        { type: 'ENV', key: 'DATABASE_URL', value: 'postgres://tagged' },
+        { type: 'ENV', key: 'EVERYONE', value: 'hello' },
+        { type: 'ENV', key: 'SHARED_LOG_LEVEL', value: 'warn' }
+      ]
+    })
+    t.match(lines(), /unknown tag nf-moed/, 'the skipped secret is named in a warning')
+  })
 }

@@ -96,7 +96,7 @@ if (server !== undefined) {
 
   t.test('the listing honours Retry-After (the SDK\'s retries, bounded by indexTimeoutSeconds)', async t => {
     const backends = new Backends(server, t)
-    const { index } = backends.create({ layout: 'names' })
+    const { index } = backends.create({ layout: 'tags' })
     await index?.refresh()
     server.throttle(1, 1)
     const started = performance.now()

@@ -18,7 +18,7 @@ if (server !== undefined) {
     'not yet valid': { nbf: nowSeconds() + 3600 }
   }
 
-  for (const layout of ['document', 'names'] as Layout[]) {
+  for (const layout of ['document', 'names', 'tags'] as Layout[]) {
     await t.test(`layout ${layout}: disabled, expired and not-yet-valid secrets are skipped`, async t => {
       const backends = new Backends(server, t)
       const { logger, lines } = capturingLogger('debug')
@@ -68,7 +68,7 @@ if (server !== undefined) {
 
   await t.test('through the service: a disabled secret is never a 503', async t => {
     const backends = new Backends(server, t)
-    for (const layout of ['document', 'names'] as Layout[]) {
+    for (const layout of ['document', 'names', 'tags'] as Layout[]) {
       const identity = uniqueIdentity()
       const creator = backends.create({ layout }).backend
       seedLayer(server, layout, creator.locate('project', identity) as string, identity, 'project', { env: { PROJECT_VALUE: 'p' }, files: [] })

@@ -57,7 +57,7 @@ export function seamedDefinition (server: KeyVaultTestServer, seam: KeyVaultSeam
 
 export interface Built {
   backend: Backend
-  /** The property index (names layout). */
+  /** The property index (names, tags layouts). */
   index?: PropertyIndex
 }
 
@@ -108,7 +108,7 @@ function rest (text: string): string {
   return `${text.replace(/[^A-Za-z0-9]/g, '').toLowerCase().slice(0, 12) || 'e'}${serial.toString(36)}`
 }
 
-/** Tags of one canonical file, as the names layout reads them. */
+/** Tags of one canonical file, as the names and tags layouts read them. */
 function fileTags (file: Seed['files'][number]): Record<string, string> {
   return {
     'nf-file': file.path,
@@ -125,8 +125,10 @@ export function seedLayer (server: KeyVaultTestServer, layout: Layout, locator: 
     server.setSecret(locator, JSON.stringify(documentOf(seed)), options)
     return [locator]
   }
-  const layerTags: Record<string, string> = {}
-  const nameOf = (text: string): string => `${locator}${rest(text)}`
+  const layerTags: Record<string, string> = layout === 'names'
+    ? {}
+    : layer === 'global' ? { 'nf-scope': 'global' } : layer === 'project' ? { 'nf-project': identity.projectId } : { 'nf-project': identity.projectId, 'nf-object': identity.nfObjectId }
+  const nameOf = (text: string): string => layout === 'names' ? `${locator}${rest(text)}` : `t-${rest(text)}`
   const names: string[] = []
   for (const [key, value] of Object.entries(seed.env)) {
     const name = nameOf(key)
