@@ -15,6 +15,7 @@ import refuseBody from './plugins/refuse-body.js'
 import secretsRoute from './plugins/secrets-route.js'
 import verifyJwt from './plugins/verify-jwt.js'
 import type { Metrics } from './metrics.js'
+import type { SecretSet } from './secret-rotation.js'
 import { createResolver, type StoreReader } from './resolver.js'
 
 export interface AppOptions {
@@ -28,11 +29,13 @@ export interface AppOptions {
   metrics?: Pick<Metrics, 'request' | 'invalidEntry'>
   /** Listener options: plain HTTP, or built-in TLS (src/server.ts transportOptions). */
   transport?: Transport
+  /** The JWT secrets in force when they can change at run time; default: config.auth.secrets. */
+  secrets?: SecretSet
 }
 
 export type Transport = { http: http.ServerOptions } | { https: https.ServerOptions }
 
-export async function buildApp ({ config, backends, logger, audit, read, metrics, transport = { http: {} } }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp ({ config, backends, logger, audit, read, metrics, secrets, transport = { http: {} } }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(transport as { http: http.ServerOptions }),
     loggerInstance: logger as FastifyBaseLogger,
@@ -45,7 +48,7 @@ export async function buildApp ({ config, backends, logger, audit, read, metrics
   await app.register(auditLog, { audit, metrics })        // one line (and metrics) per request, at any log.level, no values
   await app.register(refuseBody)                          // a request with a body: 400 and the connection closes
   await app.register(refusalLimit, config.server.rateLimit) // optional: refused tokens per client address (a valid token is never limited)
-  await app.register(verifyJwt, { auth: config.auth })    // Authorization: Bearer <JWT> -> verified claims
+  await app.register(verifyJwt, { auth: config.auth, secrets }) // Authorization: Bearer <JWT> -> verified claims (secrets may rotate)
   await app.register(identity, { auth: config.auth })     // claims -> projectId / nfObjectId / nfObjectType; exp within maxTokenLifetimeSeconds
   await app.register(secretsRoute, {                      // layers -> locators -> read -> merge -> answer
     path: config.server.path,

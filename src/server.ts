@@ -19,6 +19,7 @@ import { storeErrorKind, type StoreError } from './store/errors.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { buildOpsApp } from './ops.js'
 import { watchStoreHealth } from './store-health.js'
+import { watchSecrets } from './secret-rotation.js'
 import { callStore } from './store-call.js'
 import { createBudgets, registerBudgetMetrics, type CallBudget } from './call-budget.js'
 
@@ -67,7 +68,7 @@ function instrumentedCall (timeoutMsOf: (backend: Backend) => number, metrics: M
   }
 }
 
-export async function startService ({ config, baseDir }: LoadedConfig, logger: Logger, { definitions = backendDefinitions }: ServiceOptions = {}): Promise<Service> {
+export async function startService ({ config, baseDir, secretSources }: LoadedConfig, logger: Logger, { definitions = backendDefinitions }: ServiceOptions = {}): Promise<Service> {
   // First: an audit file that cannot be opened fails start-up before any store is contacted.
   const audit = createAuditLog(logger, config.log.audit.destination, baseDir)
   const backends = await createBackends(config.backends, { logger, baseDir, layers: config.layers }, definitions)
@@ -88,7 +89,8 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
   metrics.watchCaches(caches)
 
   let draining = false
-  const app = await buildApp({ config, backends, logger, audit: audit.logger, read, metrics, transport: transportOptions(config.server, baseDir) })
+  const secrets = watchSecrets({ sources: secretSources, initial: config.auth.secrets, intervalMs: config.auth.reloadIntervalSeconds * 1000, logger, registry: metrics.registry })
+  const app = await buildApp({ config, backends, logger, audit: audit.logger, read, metrics, secrets, transport: transportOptions(config.server, baseDir) })
   const health = watchStoreHealth(backends, { intervalMs: config.ops.storeCheckIntervalSeconds * 1000, timeoutMs: config.ops.readyTimeoutSeconds * 1000, logger, registry: metrics.registry })
   const ops = await buildOpsApp({ health, metrics, logger, draining: () => draining })
   await ops.register(refuseBody) // no ops route takes a body either
@@ -99,6 +101,7 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
     await ops.listen({ host: config.ops.host, port: config.ops.port })
   } catch (err) {
     health.close()
+    secrets.close()
     await Promise.allSettled([app.close(), ops.close(), ...backends.map(b => b.close())])
     throw err
   }
@@ -120,6 +123,7 @@ export async function startService ({ config, baseDir }: LoadedConfig, logger: L
       await app.close()
       await ops.close()
       health.close()
+      secrets.close()
       await health.settled()
       await Promise.allSettled(backends.map(b => b.close()))
       await audit.flush()

@@ -10,12 +10,19 @@ import { definitionFor } from '../create-backends.js'
 import type { BackendDefinition } from '../store/port.js'
 import { compileLocators, locatorKeyProblems } from '../store/templates.js'
 import { ConfigInvalid } from '../errors.js'
+import type { SecretSource } from '../secret-rotation.js'
 import { BackendBaseSchema, ConfigSchema, type Config } from './schema.js'
 
 export interface LoadedConfig {
   config: Config
   /** Folder of the config file: relative paths in it resolve from here. */
   baseDir: string
+  /**
+   * Where each configured auth.secrets entry came from: one that is exactly `${file:PATH}` is that
+   * file (one secret per line), re-read at run time (rotation without restart,
+   * src/secret-rotation.ts); any other is its value.
+   */
+  secretSources: SecretSource[]
 }
 
 export interface LoadOptions {
@@ -68,13 +75,29 @@ export function loadConfig (options: LoadOptions): LoadedConfig {
 
   document = structuredClone(document)
   problems.push(...applyEnvOverrides(document as Record<string, unknown>, env, knownKeys(definitions)))
+  const rawSecrets = (document as { auth?: { secrets?: unknown } }).auth?.secrets
   const resolved = resolveReferences(document, [], env, baseDir, problems)
+  // A whole `${file:PATH}` entry of auth.secrets holds one secret per line (a mounted Secret can
+  // then gain and lose secrets: rotation without restart).
+  const secretsOf = (resolved as { auth?: { secrets?: unknown } }).auth
+  const resolvedSecrets: unknown[] = Array.isArray(secretsOf?.secrets) ? [...secretsOf.secrets] : []
+  if (Array.isArray(rawSecrets) && secretsOf !== undefined && Array.isArray(secretsOf.secrets)) {
+    secretsOf.secrets = secretsOf.secrets.flatMap((value: unknown, index) => {
+      const raw = rawSecrets[index]
+      return typeof raw === 'string' && typeof value === 'string' && WHOLE_FILE_REFERENCE.test(raw) ? secretLines(value) : [value]
+    })
+  }
 
   if (!validateBase(resolved)) problems.push(...ajvProblems(validateBase.errors, []))
   const config = resolved as Config
   if (Array.isArray(config.backends)) problems.push(...backendProblems(config, definitions))
   if (problems.length > 0) throw new ConfigInvalid(problems.map(p => `  - ${p}`).join('\n'))
-  return { config, baseDir }
+  // One source per configured entry (a file entry may hold several secrets).
+  const secretSources: SecretSource[] = (Array.isArray(rawSecrets) ? rawSecrets : []).map((raw: unknown, index) => {
+    const file = typeof raw === 'string' ? WHOLE_FILE_REFERENCE.exec(raw)?.[1] : undefined
+    return file === undefined ? { value: resolvedSecrets[index] as string } : { file: resolve(baseDir, file) }
+  })
+  return { config, baseDir, secretSources }
 }
 
 function readYaml (file: string): unknown {
@@ -132,6 +155,12 @@ function backendProblems (config: Config, definitions: readonly BackendDefinitio
 }
 
 const REFERENCE = /\$\{(env|file):([^}]+)\}/g
+const WHOLE_FILE_REFERENCE = /^\$\{file:([^}]+)\}$/
+
+/** The secrets a file holds: one per non-empty line, surrounding whitespace dropped. */
+export function secretLines (text: string): string[] {
+  return text.split(/\r?\n/).map(line => line.trim()).filter(line => line !== '')
+}
 
 /** Replaces ${env:NAME} and ${file:PATH} inside string values; a missing one is a problem at that path. */
 function resolveReferences (value: unknown, path: Path, env: NodeJS.ProcessEnv, baseDir: string, problems: string[]): unknown {

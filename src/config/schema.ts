@@ -77,6 +77,7 @@ export const ConfigSchema = Type.Object({
     // More than minutes of tolerance would quietly switch off exp: refuse it.
     clockToleranceSeconds: Type.Number({ minimum: 0, maximum: 300, default: 30, description: 'allowed clock skew for exp and iat' }),
     maxTokenAgeSeconds: Seconds(0, '0: only exp limits the token'),
+    reloadIntervalSeconds: Timeout(2, 'entries written as ${file:PATH} are re-read this often: a changed file applies without a restart'),
     // A token must end: Northflank's live 24 h; exp 1e400 (Infinity) or 1e15 is refused.
     maxTokenLifetimeSeconds: Timeout(90_000, 'exp at most this far after iat (after now without iat)')
   }, { additionalProperties: false }),

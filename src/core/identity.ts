@@ -25,7 +25,7 @@ export interface TimeRules {
 export type IdentityResult = { ok: true, identity: Identity } | { ok: false, reason: string }
 
 /**
- * Checks the claims @fastify/jwt has already verified the signature and exp of.
+ * Checks the claims fast-jwt has already verified the signature and exp of.
  * fast-jwt does not refuse an iat in the future, nor a token without an end (exp 1e400 parses
  * as Infinity, exp 1e15 is 31 million years away), so those checks live here.
  */

@@ -1,12 +1,15 @@
-// Authorization: Bearer <JWT> -> verified claims, with @fastify/jwt (fast-jwt underneath).
-// One @fastify/jwt namespace per configured secret, tried in order, so a rotated-in secret
-// verifies beside the old one. Only HS algorithms are configurable: with a shared secret,
-// alg none and RS/ES headers (algorithm confusion) are refused by fast-jwt's allow-list.
-import fastifyJwt from '@fastify/jwt'
+// Authorization: Bearer <JWT> -> verified claims, with fast-jwt (the verifier @fastify/jwt wraps,
+// used directly because the list of secrets changes at run time: rotation without a restart).
+// One verifier per configured secret, tried in order, so a rotated-in secret verifies beside the
+// old one; the list is swapped whole when auth.secrets changes (src/secret-rotation.ts). Only HS
+// algorithms are configurable: with a shared secret, alg none and RS/ES headers (algorithm
+// confusion) are refused by fast-jwt's allow-list.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { createVerifier } from 'fast-jwt'
 import fp from 'fastify-plugin'
 import type { Config } from '../config/schema.js'
 import { Unauthorized } from '../errors.js'
+import type { SecretSet } from '../secret-rotation.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -48,19 +51,15 @@ export function verifyWithAny (verifiers: readonly Verify[], token: string): Rec
   throw new TokenRefused('signature matches no configured secret', true)
 }
 
-async function verifyJwt (app: FastifyInstance, { auth }: { auth: Config['auth'] }): Promise<void> {
-  const verifiers: Verify[] = []
-  for (const [index, secret] of auth.secrets.entries()) {
-    const namespace = `secret${index}`
-    await app.register(fastifyJwt, {
-      secret,
-      namespace,
-      verify: { algorithms: auth.algorithms, requiredClaims: ['exp'], clockTolerance: auth.clockToleranceSeconds * 1000 }
-    })
-    const jwt = (app.jwt as unknown as Record<string, { verify: Verify }>)[namespace]
-    if (jwt === undefined) throw new Error(`@fastify/jwt namespace ${namespace} missing`)
-    verifiers.push(token => jwt.verify(token))
-  }
+/** One verifier per secret, with the configured algorithms, required exp and clock tolerance. */
+export function verifiersFor (secrets: readonly string[], auth: Config['auth']): Verify[] {
+  return secrets.map(key => createVerifier({ key, algorithms: auth.algorithms, requiredClaims: ['exp'], clockTolerance: auth.clockToleranceSeconds * 1000 }) as Verify)
+}
+
+async function verifyJwt (app: FastifyInstance, { auth, secrets }: { auth: Config['auth'], secrets?: SecretSet }): Promise<void> {
+  let verifiers = verifiersFor(secrets?.current() ?? auth.secrets, auth)
+  // Requests in flight keep the list they started with; the next one uses the new list.
+  secrets?.onChange(next => { verifiers = verifiersFor(next, auth) })
   app.decorateRequest('claims', null)
   // Callback style: the work is synchronous, and an async hook costs a promise per request.
   app.addHook('onRequest', (request: FastifyRequest, _reply, done) => {

@@ -82,6 +82,13 @@ function render (values: string[], namespace: string): Obj[] {
   return parseAllDocuments(r.stdout).map(d => d.toJSON() as Obj).filter(o => o !== null && typeof o === 'object')
 }
 
+/** `everything` with --set overrides. */
+function renderWith (sets: string[]): Obj[] {
+  const r = helm(['template', release, chart, '--namespace', 'nfss', '-f', everythingFile, ...sets.flatMap(v => ['--set', v])])
+  if (r.status !== 0) throw new Error(`helm template failed: ${r.stderr}`)
+  return parseAllDocuments(r.stdout).map(d => d.toJSON() as Obj).filter(o => o !== null && typeof o === 'object')
+}
+
 function find (objects: Obj[], kind: string, name = fullname): Obj {
   const found = objects.find(o => o.kind === kind && o.metadata?.name === name)
   if (found === undefined) throw new Error(`no ${kind} ${name} in ${objects.map(o => `${o.kind}/${o.metadata?.name}`).join(', ')}`)
@@ -156,6 +163,11 @@ if (suiteCanRun(t, 'helm chart suite', helmMissing)) {
     t.notOk('replicas' in deployment.spec, 'the HPA owns the replica count')
     t.match(find(objects, 'ClusterRole').rules, [{ apiGroups: [''], resources: ['secrets'], verbs: ['list', 'watch'] }], 'least privilege: list and watch, no get')
     t.same(configOf(objects).auth.secrets, ['${env:NF_JWT_SECRET}', '${env:NF_JWT_SECRET_1}'], 'rotation: two accepted secrets')
+    const reloadable = renderWith(['jwtSecret.reloadable=true'])
+    t.same(configOf(reloadable).auth.secrets, ['${file:/etc/nf-jwt/current}', '${env:NF_JWT_SECRET_1}'], 'reloadable: the Secret as a file, re-read at run time')
+    const pod = find(reloadable, 'Deployment').spec.template.spec
+    t.match(pod.volumes, [{ name: 'config' }, { name: 'tmp' }, { name: 'jwt-secret', secret: { secretName: 'nf-jwt', defaultMode: 0o400 } }])
+    t.notOk(pod.containers[0].env.some((e: Obj) => e.name === 'NF_JWT_SECRET'), 'no environment variable for the main secret')
     const env = deployment.spec.template.spec.containers[0].env
     t.match(env[1], { name: 'NF_JWT_SECRET_1', valueFrom: { secretKeyRef: { name: 'nf-jwt-next', key: 'next' } } })
     t.equal(deployment.spec.template.spec.containers[0].image, `registry.example.com/nf-secret-source@sha256:${'a'.repeat(64)}`)

@@ -66,6 +66,9 @@ set from `ports` and `jwtSecret`. Secrets are never rendered: auth.secrets only 
 {{- $server := merge (dict "host" "0.0.0.0" "port" (int .Values.ports.http)) (omit (default dict $cfg.server) "host" "port") }}
 {{- $ops := merge (dict "host" "0.0.0.0" "port" (int .Values.ports.ops)) (omit (default dict $cfg.ops) "host" "port") }}
 {{- $secrets := list "${env:NF_JWT_SECRET}" }}
+{{- if .Values.jwtSecret.reloadable }}
+{{- $secrets = list (printf "${file:/etc/nf-jwt/%s}" .Values.jwtSecret.key) }}
+{{- end }}
 {{- range $i, $extra := .Values.jwtSecret.additional }}
 {{- $secrets = append $secrets (printf "${env:NF_JWT_SECRET_%d}" (add1 $i)) }}
 {{- end }}
