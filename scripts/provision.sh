@@ -5,7 +5,8 @@
 #
 # - Each scripts/provision-<name>.sh is idempotent (stamps beside what it built), so a warm run
 #   takes about a second and does no network access.
-# - Output of each one goes to .cache/logs/provision-<name>.log. Here: one line when each starts
+# - Output of each one is appended to .cache/logs/provision-<name>.log (a dated line per run, so
+#   the cold build's log survives the warm runs after it). Here: one line when each starts
 #   and when it ends (with its time and the last line of its log), and while anything runs, a
 #   line every NFSS_PROVISION_TICK seconds (default 20) naming what still runs, for how long and
 #   what its log says last. Plain lines, no carriage returns: the same in a terminal and a CI log.
@@ -64,7 +65,8 @@ go_running () {
 start () {
   local i=$1 name=${names[$1]}
   say "$name: started (log: .cache/logs/provision-$name.log)"
-  bash "scripts/provision-$name.sh" > "$(log_of "$name")" 2>&1 &
+  echo "=== $(date -u +%FT%TZ) scripts/provision-$name.sh" >> "$(log_of "$name")"
+  bash "scripts/provision-$name.sh" >> "$(log_of "$name")" 2>&1 &
   pid[i]=$!
   began[i]=$SECONDS
   state[i]=running
@@ -107,7 +109,7 @@ while :; do
     else
       state[i]=failed
       say "${names[i]}: FAILED (exit $code) after $(duration "${took[i]}"); last lines of .cache/logs/provision-${names[i]}.log:"
-      tail -n 30 "$(log_of "${names[i]}")" | sed 's/^/    | /'
+      awk '/^=== /{run=""} {run=run $0 "\n"} END{printf "%s", run}' "$(log_of "${names[i]}")" | tail -n 30 | sed 's/^/    | /'
     fi
   done
 
