@@ -7,8 +7,8 @@
 #   scripts/test-node-versions.sh --whole [VERSION...]  the whole tap suite, every store against its
 #                                                       real server (default: 24, the product's runtime)
 #
-# VERSION is exact (24.22.3) or a major that scripts/fetch-node.sh pins (24, 22). The whole suite
-# needs the test servers provisioned first (scripts/provision.sh; .ci/run and npm test do it).
+# VERSION is exact (24.22.3) or a major that scripts/fetch-node.sh pins (24, 22). --whole runs
+# scripts/provision.sh first, like npm test (warm: under a second); the type-check is npm test's.
 # Prints one line per version: "node <v> (<suite>): N passed, N failed, N skipped (log: ...)".
 # Exit status: 0 when every version passed.
 set -uo pipefail
@@ -36,6 +36,8 @@ others_can_reach () {
     p="$(dirname "$p")"
   done
 }
+
+if [[ -n "$whole" ]]; then bash scripts/provision.sh; fi
 
 copies=()
 trap 'for c in "${copies[@]}"; do rm -rf "$c"; done' EXIT
