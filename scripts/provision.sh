@@ -9,7 +9,8 @@
 #   the cold build's log survives the warm runs after it). Here: one line when each starts
 #   and when it ends (with its time and the last line of its log), and while anything runs, a
 #   line every NFSS_PROVISION_TICK seconds (default 20) naming what still runs, for how long and
-#   what its log says last. Plain lines, no carriage returns: the same in a terminal and a CI log.
+#   what it does (Go builds run with -v: how many packages they compiled, and the last one).
+#   Plain lines, no carriage returns: the same in a terminal and a CI log.
 # - Parallel: moto's pip install runs beside the Go builds, and at most NFSS_PROVISION_JOBS
 #   (default 2) Go builds run at once, longest first. One Go build already keeps both cores of
 #   a 2-core machine busy most of the time; a second one fills the gaps (module downloads,
@@ -52,6 +53,15 @@ duration () {
 say () { printf '[provision] %s\n' "$*"; }
 log_of () { echo "$logs/provision-$1.log"; }
 last_line () { tail -n 1 "$(log_of "$1")" 2>/dev/null | cut -c1-160; }
+# What a running step is doing: the Go builds run with -v, which logs each package it compiles.
+activity () {
+  awk '/^=== /{n = 0; last = ""; next}
+       /^go: /{last = $0; next}
+       /^[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~+-]+)*$/{n++; last = $0; next}
+       {last = $0}
+       END{if (n > 0) printf "%d packages compiled, last %s", n, last; else printf "%s", last}' \
+    "$(log_of "$1")" 2>/dev/null | cut -c1-160
+}
 is_go () { [[ "$1" != moto ]]; }
 
 go_running () {
@@ -120,7 +130,7 @@ while :; do
     running=()
     for ((i = 0; i < n; i++)); do
       if [[ ${state[i]} == running ]]; then
-        running+=("${names[i]} $(duration $((SECONDS - began[i]))) ($(last_line "${names[i]}"))")
+        running+=("${names[i]} $(duration $((SECONDS - began[i]))) ($(activity "${names[i]}"))")
       fi
     done
     waiting=""
