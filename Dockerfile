@@ -1,4 +1,5 @@
-# nf-secret-source container image.
+# nf-secret-source container image, on Node.js 24 LTS (the product's runtime; package.json's
+# engines lists what else is supported).
 #
 #   docker build -t nf-secret-source .
 #   docker run --rm -p 8080:8080 -p 9090:9090 -e NF_JWT_SECRET="$(openssl rand -base64 48)" \
@@ -18,22 +19,22 @@
 #
 # scripts/test-image.sh builds this file with podman and checks the running image in CI.
 # For reproducible production builds, pin the base image by digest
-# (FROM node:20-bookworm-slim@sha256:...) in all three stages.
+# (FROM node:24-bookworm-slim@sha256:...) in all three stages.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && rm -rf dist/bench
 
-FROM node:20-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # No production dependency has an install script; --ignore-scripts keeps it that way.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 # Everything is owned by root and only readable by the service's user: it cannot change its own code.

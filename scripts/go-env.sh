@@ -26,5 +26,8 @@ use_go_cache () {
 lock_build () {
   mkdir -p "$(dirname "$1")"
   exec 9>"$1.lock"
-  if command -v flock >/dev/null 2>&1; then flock 9; fi
+  if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
+    echo "waiting for another build of $(basename "$1") to finish (lock $1.lock) ..."
+    flock 9
+  fi
 }

@@ -37,7 +37,7 @@ ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm
 for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
   ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$k8s_minor"
 done
-go install -trimpath -ldflags="$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+go install -v -trimpath -ldflags="$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 echo "$recipe" > "$stamp"
 elapsed=$((SECONDS - start))
 echo "built $out ($("$out" version --short)) in $((elapsed / 60))m$((elapsed % 60))s"

@@ -2,7 +2,7 @@
 # Installs what scripts/test-image.sh needs to build and run the container image without a
 # Docker engine: podman + buildah (rootful, `build --isolation chroot`), runc (podman's default
 # runtime here, crun 1.8, refuses this machine's hybrid cgroup v1/v2 layout: "cgroups in hybrid
-# mode not supported") and debootstrap (to make a stand-in for the node:20-bookworm-slim base
+# mode not supported") and debootstrap (to make a stand-in for the node:24-bookworm-slim base
 # image, which cannot be pulled here).
 # Debian packages only. Idempotent: does nothing when every tool is already installed.
 set -euo pipefail

@@ -28,7 +28,7 @@ fi
 
 echo "building kube-test-server ($(go version | cut -d' ' -f3), $(grep -m1 -E '^\s*k8s.io/kubernetes v' "$src/go.mod" | awk '{print $2}')) ..."
 start=$SECONDS
-go -C "$src" build -trimpath -ldflags='-s -w' -o "$out.tmp" .
+go -C "$src" build -v -trimpath -ldflags='-s -w' -o "$out.tmp" .
 mv -f "$out.tmp" "$out"
 echo "$want" > "$stamp"
 elapsed=$((SECONDS - start))

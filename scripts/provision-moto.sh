@@ -18,7 +18,10 @@ fi
 mkdir -p "$cache"
 # Both AWS test files may provision at once: one install at a time.
 exec 9>"$cache/moto-venv.lock"
-if command -v flock >/dev/null 2>&1; then flock 9; fi
+if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
+  echo "waiting for another install of moto to finish (lock $cache/moto-venv.lock) ..."
+  flock 9
+fi
 
 if [[ -x "$venv/bin/moto_server" && -f "$stamp" && "$(cat "$stamp")" == "$MOTO_VERSION" ]]; then
   echo "moto $MOTO_VERSION is installed ($venv)"

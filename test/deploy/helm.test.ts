@@ -6,7 +6,8 @@
 // Security Standard.
 //
 // helm is built by scripts/provision-helm.sh into .cache/bin/helm; the apiserver by
-// scripts/provision-kube-apiserver.sh (test/servers/kube-apiserver.ts). Locally a missing one
+// scripts/provision-kube-apiserver.sh (test/servers/kube-apiserver.ts); `npm test` runs both
+// (scripts/provision.sh) before tap. Locally a missing one
 // skips with one loud line; under CI=true it is a failure with the reason.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -99,7 +100,7 @@ function configOf (objects: Obj[]): Obj {
   return parse(find(objects, 'ConfigMap').data['config.yaml'])
 }
 
-const helmMissing = existsSync(helmBin) ? undefined : `${helmBin} is missing: scripts/provision-helm.sh builds it (go install helm.sh/helm/v3/cmd/helm)`
+const helmMissing = existsSync(helmBin) ? undefined : `${helmBin} is missing: scripts/provision-helm.sh builds it (npm test runs it through scripts/provision.sh before tap)`
 if (suiteCanRun(t, 'helm chart suite', helmMissing)) {
   t.comment(helm(['version', '--short']).stdout.trim())
 

@@ -58,6 +58,10 @@ export function startProcess (name: string, command: string, args: string[], env
 export async function stopProcess (child: ChildProcess | undefined): Promise<void> {
   if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise<void>(r => child.once('exit', () => r()))
+  // startProcess unref()s the child; while a test awaits its exit it must hold the event loop,
+  // or a server slower than 5 s to stop (kube-apiserver under load) lets the loop drain once the
+  // SIGKILL timer has fired, and the file exits with its test unfinished.
+  child.ref()
   child.kill('SIGTERM')
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
   await exited

@@ -1,7 +1,8 @@
 // A real kube-apiserver (with an embedded etcd) for the Kubernetes store tests.
 // The binary is test/servers/kube-apiserver (Go), built into .cache/bin/kube-test-server by
-// scripts/provision-kube-apiserver.sh; a cold build takes many minutes, so CI runs that script
-// before the test runner. Everything listens on 127.0.0.1.
+// scripts/provision-kube-apiserver.sh; a cold build takes minutes, so `npm test` runs it (through
+// scripts/provision.sh) before tap, and this file's provisionKubeApiserver only finds it up to date
+// (or, for a test file run on its own, builds it as a fallback). Everything listens on 127.0.0.1.
 import { spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
