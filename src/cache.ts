@@ -8,11 +8,16 @@
 // - errorTtl: a denied or malformed outcome with no stale copy to serve is remembered this long and
 //   answered without a store call (a denied path would otherwise cost a store call per request);
 //   unavailable outcomes are never remembered: they keep stale-if-error and the background retry
+// - refresh-ahead: an entry read in the last refreshAheadSeconds of its ttl is refreshed in the
+//   background (the call budget's lowest priority), so identities that start often never wait
+//   on the store and hot layers do not expire into synchronous misses; an entry nobody reads
+//   expires as before
 // lru-cache bounds the entries; the rest is here because lru-cache's fetch() does not tell
 // coalesced callers that they got a stale copy, nor why.
 import { LRUCache } from 'lru-cache'
 import type { Backend, ReadResult } from './store/port.js'
 import type { CacheStatus, StoreReader } from './resolver.js'
+import type { CallPriority } from './call-budget.js'
 import { isStoreError, type StoreError } from './store/errors.js'
 
 export interface CacheSettings {
@@ -21,6 +26,8 @@ export interface CacheSettings {
   maxEntries: number
   /** Seconds a denied or malformed outcome is remembered (no store call meanwhile); 0: never. */
   errorTtl: number
+  /** A read in the last this-many seconds of ttl refreshes the entry in the background; 0: never. */
+  refreshAheadSeconds?: number
 }
 
 interface Failure {
@@ -46,9 +53,12 @@ export interface CacheEvents {
   onRead?: (backend: string, outcome: CacheReadOutcome) => void
   /** A stale copy was served because the store failed. */
   onStale?: (backend: string, locator: string, ageMs: number, error: unknown) => void
+  /** A refresh-ahead call settled. */
+  onRefresh?: (backend: string, result: 'ok' | 'failed') => void
 }
 
-export type StoreCall = (backend: Backend, locator: string) => Promise<ReadResult>
+/** One store call; background calls (refresh-ahead) wait behind requests in the call budget. */
+export type StoreCall = (backend: Backend, locator: string, priority?: CallPriority) => Promise<ReadResult>
 
 export class LocatorCache {
   readonly #entries: LRUCache<string, Stored>
@@ -59,7 +69,8 @@ export class LocatorCache {
     private readonly backend: Backend,
     private readonly settings: CacheSettings,
     private readonly call: StoreCall,
-    private readonly now: () => number = Date.now
+    private readonly now: () => number = Date.now,
+    private readonly events: Pick<CacheEvents, 'onRefresh'> = {}
   ) {
     this.#entries = new LRUCache({ max: settings.maxEntries })
     this.#failures = new LRUCache({ max: settings.maxEntries })
@@ -69,10 +80,21 @@ export class LocatorCache {
     return this.#entries.size
   }
 
-  /** The cached read while it is younger than ttl (synchronous: the warm path). */
+  /** The cached read while it is younger than ttl (synchronous: the warm path); refreshes it ahead when due. */
   fresh (locator: string): ReadResult | undefined {
     const cached = this.#entries.get(locator)
-    return cached !== undefined && this.now() - cached.fetchedAt < this.settings.ttl * 1000 ? cached.result : undefined
+    if (cached === undefined) return undefined
+    const age = this.now() - cached.fetchedAt
+    const ttlMs = this.settings.ttl * 1000
+    if (age >= ttlMs) return undefined
+    // At most the last fifth of the ttl: a short ttl must not turn every hit into a store call.
+    const ahead = Math.min((this.settings.refreshAheadSeconds ?? 0) * 1000, ttlMs / 5)
+    if (ahead > 0 && age >= ttlMs - ahead && cached.failedAt === undefined && !this.#inflight.has(locator)) {
+      this.#start(locator, 'background').then(
+        () => { this.events.onRefresh?.(this.backend.name, 'ok') },
+        () => { this.events.onRefresh?.(this.backend.name, 'failed') })
+    }
+    return cached.result
   }
 
   /**
@@ -121,8 +143,8 @@ export class LocatorCache {
   }
 
   /** One store call for the locator, shared until it settles (cleared only by itself). */
-  #start (locator: string): Promise<Stored> {
-    const flight = (async () => await this.call(this.backend, locator))().then(
+  #start (locator: string, priority?: CallPriority): Promise<Stored> {
+    const flight = (async () => await this.call(this.backend, locator, priority))().then(
       result => {
         const stored = { result, fetchedAt: this.now() }
         this.#entries.set(locator, stored)
@@ -173,7 +195,7 @@ export function cachedReader (backends: ReadonlyArray<{ backend: Backend, cache:
   const replicas = new Map<string, ReturnType<typeof replicaReads>>()
   for (const { backend, cache } of backends) {
     if (backend.servesFromMemory === true) replicas.set(backend.name, replicaReads(cache.maxEntries))
-    else if (cache.ttl > 0) caches.set(backend.name, new LocatorCache(backend, cache, call))
+    else if (cache.ttl > 0) caches.set(backend.name, new LocatorCache(backend, cache, call, Date.now, events))
   }
   const direct = async (backend: Backend, locator: string): Promise<ReadResult> => {
     const result = await call(backend, locator)

@@ -13,6 +13,7 @@ export interface Metrics {
   request: (status: number, seconds: number) => void
   storeCall: (backend: string, outcome: StoreOutcome, seconds: number) => void
   cacheRead: (backend: string, outcome: CacheReadOutcome) => void
+  cacheRefresh: (backend: string, result: 'ok' | 'failed') => void
   /** One invalid entry of one store read (not one per request): labels are bounded, the key is not one. */
   invalidEntry: (backend: string, layer: string, entry: Pick<InvalidEntry, 'key' | 'kind'>) => void
   watchCaches: (caches: Map<string, LocatorCache>) => void
@@ -79,6 +80,7 @@ export function createMetrics (): Metrics {
   })
   // eslint-disable-next-line no-new
   new Counter({ name: `${PREFIX}cache_reads_total`, help: 'Layer reads by backend and cache result (hit, miss, coalesced, stale, off, error, cached_error)', labelNames: ['backend', 'result'], registers: [registry], collect () { cacheCounts.copyTo(this) } })
+  const refreshes = new Counter({ name: `${PREFIX}cache_refreshes_total`, help: 'Refresh-ahead store calls by backend and result (ok, failed): hot entries refreshed before they expire', labelNames: ['backend', 'result'], registers: [registry] })
   // Labels bounded by the config (backends x layers x 2 reasons), whatever the identities and keys:
   // which locator and key is in the warning logged once per store read.
   // eslint-disable-next-line no-new
@@ -111,6 +113,7 @@ export function createMetrics (): Metrics {
       storeLatency.observe({ backend, outcome }, seconds)
     },
     cacheRead: (backend, result) => cacheCounts.inc(backend, result),
+    cacheRefresh: (backend, result) => { refreshes.inc({ backend, result }) },
     invalidEntry: (backend, layer, entry) => invalidCounts.inc(backend, layer, invalidReason(entry)),
     watchCaches: caches => { watched = caches }
   }

@@ -55,10 +55,10 @@ export function directReader (timeoutMsOf: (backend: Backend) => number): StoreR
 
 /** callStore under the backend's call budget, counted and timed per backend and outcome. */
 function instrumentedCall (timeoutMsOf: (backend: Backend) => number, metrics: Metrics, budgets: ReadonlyMap<string, CallBudget>): StoreCall {
-  return async (backend, locator) => {
+  return async (backend, locator, priority) => {
     const started = performance.now()
     try {
-      const result = await callStore(backend, locator, timeoutMsOf(backend), budgets.get(backend.name))
+      const result = await callStore(backend, locator, timeoutMsOf(backend), budgets.get(backend.name), priority)
       metrics.storeCall(backend.name, result.found ? 'found' : 'not_found', (performance.now() - started) / 1000)
       return result
     } catch (err) {
@@ -82,6 +82,7 @@ export async function startService ({ config, baseDir, secretSources }: LoadedCo
     instrumentedCall(timeoutMsOf, metrics, budgets),
     {
       onRead: metrics.cacheRead,
+      onRefresh: metrics.cacheRefresh,
       onStale: (backend, locator, ageMs, err) => {
         logger.warn({ backend, locator, ageSeconds: Math.round(ageMs / 1000), code: (err as StoreError).code, detail: (err as Error).message }, 'store failed: served a stale copy')
       }

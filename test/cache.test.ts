@@ -285,3 +285,32 @@ t.test('timeouts: a hanging store call times out per call (503); the request dea
   await t.rejects(resolver.resolve(api, 300), { code: 'NFSS_DEADLINE_EXCEEDED', statusCode: 503 })
   t.ok(performance.now() - before < 1000, 'cut at the 0.3 s deadline')
 })
+
+t.test('refresh-ahead: a hot entry read in the last seconds of its ttl is refreshed in the background; a cold one expires', async t => {
+  const store = countingStore()
+  const backend = countingBackend(store)
+  let now = 1_000_000
+  const priorities: string[] = []
+  const refreshed: string[] = []
+  const cache = new LocatorCache(backend, { ttl: 30, staleIfError: 600, maxEntries: 100, errorTtl: 5, refreshAheadSeconds: 5 },
+    async (b, locator, priority) => { priorities.push(priority ?? 'request'); return await callStore(b, locator, 1000) },
+    () => now, { onRefresh: (_backend, result) => { refreshed.push(result) } })
+  store.documents.set('hot', { A: '1' })
+  store.documents.set('cold', { B: '1' })
+  await cache.read('hot')
+  await cache.read('cold')
+  now += 20_000
+  t.ok(cache.fresh('hot') !== undefined, 'read before the refresh window')
+  t.equal(store.totalCalls(), 2, 'no refresh yet')
+  now += 6_000 // 26 s old: inside the last 5 s of the 30 s ttl
+  store.documents.set('hot', { A: '2' })
+  t.match(cache.fresh('hot'), { entries: [{ value: '1' }] }, 'answered at once from memory')
+  const deadline = Date.now() + 2000
+  while (refreshed.length === 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 5))
+  t.same(refreshed, ['ok'], 'refreshed in the background')
+  t.same(priorities, ['request', 'request', 'background'], 'at the call budget\'s lowest priority')
+  now += 5_000 // 31 s after the first read
+  t.match(await cache.read('hot'), { cache: 'hit', result: { entries: [{ value: '2' }] } }, 'the hot layer never expired into a synchronous miss')
+  t.match(await cache.read('cold'), { cache: 'miss' }, 'the cold one, not read in its window, expired as before')
+  t.equal(store.calls.get('hot'), 2)
+})

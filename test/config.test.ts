@@ -20,10 +20,10 @@ t.test('defaults fill every key PRODUCT.md names', async t => {
   const { config } = loadConfig({ document: structuredClone(minimal), env: {} })
   t.same(config.server, { host: '0.0.0.0', port: 8080, path: '/', requestTimeoutSeconds: 10, shutdownDelaySeconds: 0, maxHeaderBytes: 16384, rateLimit: { max: 0, windowSeconds: 60 }, headersTimeoutSeconds: 10, keepAliveTimeoutSeconds: 5, maxConnections: 1024, trustProxy: false })
   t.same(config.ops, { host: '0.0.0.0', port: 9090, readyTimeoutSeconds: 5, storeCheckIntervalSeconds: 10 })
-  t.same(config.auth, { secrets: [SECRET], algorithms: ['HS256'], clockToleranceSeconds: 30, maxTokenAgeSeconds: 0, maxTokenLifetimeSeconds: 90000 })
+  t.same(config.auth, { secrets: [SECRET], algorithms: ['HS256'], clockToleranceSeconds: 30, maxTokenAgeSeconds: 0, reloadIntervalSeconds: 2, maxTokenLifetimeSeconds: 90000 })
   t.same(config.layers, ['global', 'project', 'object'])
   t.equal(config.strict, false)
-  t.same(config.backends[0], { name: 'local', type: 'file', root: './secrets', timeoutSeconds: 5, cache: { ttl: 30, staleIfError: 600, maxEntries: 10000, errorTtl: 5 }, budget: { enabled: true } })
+  t.same(config.backends[0], { name: 'local', type: 'file', root: './secrets', timeoutSeconds: 5, cache: { ttl: 30, staleIfError: 600, maxEntries: 10000, errorTtl: 5, refreshAheadSeconds: 5 }, budget: { enabled: true } })
 })
 
 t.test('every invalid key is named with its path, all at once', async t => {

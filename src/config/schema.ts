@@ -9,7 +9,8 @@ export const CacheSchema = Type.Object({
   ttl: Seconds(30, 'seconds a read is served from memory; 0 disables the cache'),
   staleIfError: Seconds(600, 'seconds a cached read may still be served when the store fails'),
   maxEntries: Type.Integer({ minimum: 1, default: 10_000, description: 'bound on cached locators (LRU)' }),
-  errorTtl: Seconds(5, 'seconds a denied or malformed read is remembered and answered without a store call; 0 turns it off')
+  errorTtl: Seconds(5, 'seconds a denied or malformed read is remembered and answered without a store call; 0 turns it off'),
+  refreshAheadSeconds: Seconds(5, 'a read in the last this-many seconds of ttl (at most a fifth of it) refreshes the entry in the background; 0 turns it off')
 }, { additionalProperties: false, default: {} })
 
 const IPV4 = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}'
