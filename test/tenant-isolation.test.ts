@@ -55,7 +55,8 @@ t.test('layouts that let two identities share a locator are refused for every st
     { type: 'vault', address: 'http://127.0.0.1:1', auth: { method: 'token', token: 'x' }, locators: { object: 'teams/{projectId}.{nfObjectId}' } },
     { type: 'aws-ssm', region: 'eu-west-1', locators: { object: '/teams/{projectId}_{nfObjectId}' } },
     { type: 'aws-secrets-manager', region: 'eu-west-1', locators: { object: 'teams/{projectId}{nfObjectId}' } },
-    { type: 'kubernetes', layers: ['global', 'type', 'project', 'object'], locators: { type: 'kind={nfObjectType}', project: 'kind={projectId}' } }
+    { type: 'kubernetes', layers: ['global', 'type', 'project', 'object'], locators: { type: 'kind={nfObjectType}', project: 'kind={projectId}' } },
+    { type: 'azure-keyvault', vaultUrl: 'https://nfss.vault.azure.net', locators: { object: 'teams-{projectId}{nfObjectId}' } }
   ]
   for (const { layers, ...backend } of cases) {
     const message = problemsOf({ ...(layers === undefined ? {} : { layers }), backends: [{ name: 'b', ...backend }] })
@@ -69,7 +70,8 @@ t.test('the default layout of every store, and layouts that keep tenants apart, 
     vault: { address: 'http://127.0.0.1:1', auth: { method: 'token', token: 'x' } },
     'aws-ssm': { region: 'eu-west-1' },
     'aws-secrets-manager': { region: 'eu-west-1' },
-    kubernetes: {}
+    kubernetes: {},
+    'azure-keyvault': { vaultUrl: 'https://nfss.vault.azure.net' }
   }
   t.same(Object.keys(stores).sort(), backendDefinitions.map(d => d.type).sort(), 'every registered store is covered')
   for (const [type, extra] of Object.entries(stores)) t.equal(problemsOf({ backends: [{ name: 'b', type, ...extra }] }), 'accepted', type)
