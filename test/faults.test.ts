@@ -1,5 +1,6 @@
 // Store faults through a TCP fault proxy between the service and each REAL network store
-// (Secrets Manager and SSM on moto through the AWS SDK, OpenBao through undici, the kube-apiserver
+// (Secrets Manager and SSM on moto through the AWS SDK, OpenBao through undici, Key Vault's test
+// server through the Azure SDK, the kube-apiserver
 // over TLS with strategy list): timeouts hold, stale copies are served inside the window and 503
 // outside it, answers are never partial, the service recovers, requests do not pile up on the
 // store, and readiness keeps a replica in service while a store is down for everyone.
@@ -13,6 +14,8 @@ import { openBaoForSuite } from './backends/vault/vault-server.js'
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js'
 import { startTestService } from './helpers/service.js'
 import { MOTO_CREDENTIALS, MOTO_REGION, startMotoForSuite, useMotoCredentials } from './servers/moto.js'
+import type { BackendDefinition } from '../src/store/port.js'
+import { keyVaultForSuite, seamedDefinition, serverConfig } from './backends/azure-keyvault/keyvault-fixture.js'
 
 interface FaultTarget {
   /** The backend config, pointed at the proxy. */
@@ -25,6 +28,8 @@ interface FaultTarget {
   callsPerRead?: number
   /** The proxy's URL scheme as the client must dial it (the apiserver speaks TLS through the TCP proxy). */
   scheme?: 'http' | 'https'
+  /** Store types the service is built from, when the store needs a test seam (Key Vault's host lookup). */
+  definitions?: readonly BackendDefinition<any>[]
 }
 
 const api = { projectId: 'faults', nfObjectId: 'api', nfObjectType: 'service' }
@@ -38,7 +43,7 @@ async function faultSuite (t: Test, target: FaultTarget): Promise<void> {
   const svc = await startTestService({
     server: { host: '127.0.0.1', port: 0, requestTimeoutSeconds: 3 },
     backends: [{ ...target.backend(proxy.url.replace(/^http:/, `${target.scheme ?? 'http'}:`)), timeoutSeconds: 0.5, cache: { ttl: 0.3, staleIfError: 2 } }]
-  })
+  }, { definitions: target.definitions })
   t.teardown(() => svc.close())
   const timed = async (identity = api): Promise<{ status: number, body: string, ms: number }> => {
     const started = performance.now()
@@ -128,14 +133,16 @@ async function readinessSuite (t: Test, target: FaultTarget): Promise<void> {
   const proxy: FaultProxy = await startFaultProxy(target.upstreamPort)
   t.teardown(() => proxy.close())
   await target.writeObject({ API_KEY: 'ready-v1' })
+  const backend = target.backend(proxy.url.replace(/^http:/, `${target.scheme ?? 'http'}:`))
+  const name = String(backend.name)
   const svc = await startTestService({
     server: { host: '127.0.0.1', port: 0, requestTimeoutSeconds: 3 },
     ops: { host: '127.0.0.1', port: 0, readyTimeoutSeconds: 0.5, storeCheckIntervalSeconds: 0.3 },
-    backends: [{ ...target.backend(proxy.url.replace(/^http:/, `${target.scheme ?? 'http'}:`)), timeoutSeconds: 0.5, cache: { ttl: 0.3, staleIfError: 2 } }]
-  })
+    backends: [{ ...backend, timeoutSeconds: 0.5, cache: { ttl: 0.3, staleIfError: 2 } }]
+  }, { definitions: target.definitions })
   t.teardown(() => svc.close())
   const ops = (path: string): URL => new URL(path, svc.service.opsUrl)
-  const storeUp = async (): Promise<boolean | undefined> => ((await (await fetch(ops('stores'))).json()) as { stores: Record<string, { up: boolean }> }).stores[String(target.backend('').name)]?.up
+  const storeUp = async (): Promise<boolean | undefined> => ((await (await fetch(ops('stores'))).json()) as { stores: Record<string, { up: boolean }> }).stores[name]?.up
   const until = async (what: string, done: () => Promise<boolean>): Promise<void> => {
     const deadline = Date.now() + 8000
     while (!await done()) {
@@ -153,7 +160,7 @@ async function readinessSuite (t: Test, target: FaultTarget): Promise<void> {
     const stale = await svc.fetchAs(api)
     t.equal(stale.status, 200, 'and answers the stale copy inside the window')
     t.match(await stale.text(), 'ready-v1')
-    t.match(await (await fetch(ops('metrics'))).text(), `nf_secret_source_store_up{backend="${String(target.backend('').name)}"} 0`)
+    t.match(await (await fetch(ops('metrics'))).text(), `nf_secret_source_store_up{backend="${name}"} 0`)
     await wait(2100)
     t.equal((await svc.fetchAs(api)).status, 503, 'outside the window: 503, never an empty answer')
     t.equal((await fetch(ops('readyz'))).status, 200, 'still ready: the 503 names the store; taking every replica out would change nothing')
@@ -242,5 +249,19 @@ t.test('OpenBao', async t => {
     backend: url => ({ name: 'bao', type: 'vault', address: url, auth: { method: 'token', token } }),
     writeGlobal: async document => { await bao.write('secret', 2, 'northflank/_global', document) },
     writeObject: async document => { await bao.write('secret', 2, 'northflank/faults/api', document) }
+  })
+})
+
+t.test('Azure Key Vault (its test server, TLS through the proxy)', async t => {
+  const server = await keyVaultForSuite(t, 'faults: azure key vault')
+  if (server === undefined) return
+  await faultSuite(t, {
+    upstreamPort: server.port,
+    scheme: 'https',
+    definitions: [seamedDefinition(server)],
+    // The vault host resolves to 127.0.0.1 (the seam's lookup), at the proxy's port; Entra ID is reached directly.
+    backend: url => serverConfig(server, { name: 'akv', vaultUrl: `https://nfss-test.vault.azure.net:${new URL(url).port}`, maxAttempts: 2 }),
+    writeGlobal: async document => { server.setSecret('northflank--global', JSON.stringify(document)) },
+    writeObject: async document => { server.setSecret('northflank-faults-api', JSON.stringify(document)) }
   })
 })
