@@ -21,7 +21,7 @@
 #   server runs that script again itself (the fallback in test/servers/*.ts) or skips with one
 #   loud line.
 #
-# Usage: scripts/provision.sh [NAME...]   NAME: kube-apiserver openbao helm moto (default: all)
+# Usage: scripts/provision.sh [NAME...]   NAME: kube-apiserver openbao helm moto ... (default: all)
 set -uo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,7 +33,17 @@ tick="${NFSS_PROVISION_TICK:-20}"
 cache="${NFSS_CACHE_DIR:-$repo_root/.cache}"
 
 # Longest cold build first (kube-apiserver, then OpenBao, then helm); moto is not a Go build.
-if [[ $# -gt 0 ]]; then names=("$@"); else names=(kube-apiserver openbao helm moto); fi
+# Any other scripts/provision-*.sh (a test server added later) runs too, after these and
+# counted as a build; provision-image-tools.sh is .ci/run's alone (only the image test needs it).
+if [[ $# -gt 0 ]]; then
+  names=("$@")
+else
+  names=(kube-apiserver openbao helm moto)
+  for script in scripts/provision-*.sh; do
+    name="$(basename "$script" .sh)"; name="${name#provision-}"
+    case " ${names[*]} image-tools " in *" $name "*) ;; *) names+=("$name") ;; esac
+  done
+fi
 for name in "${names[@]}"; do
   if [[ ! -f "scripts/provision-$name.sh" ]]; then
     echo "provision: no scripts/provision-$name.sh (names: kube-apiserver openbao helm moto)" >&2
