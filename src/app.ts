@@ -17,6 +17,7 @@ import verifyJwt from './plugins/verify-jwt.js'
 import type { Metrics } from './metrics.js'
 import type { SecretSet } from './secret-rotation.js'
 import { createResolver, type StoreReader } from './resolver.js'
+import { activeTracing, type Tracing } from './tracing.js'
 
 export interface AppOptions {
   config: Config
@@ -31,11 +32,13 @@ export interface AppOptions {
   transport?: Transport
   /** The JWT secrets in force when they can change at run time; default: config.auth.secrets. */
   secrets?: SecretSet
+  /** OpenTelemetry request spans; default: the tracing serve started from OTEL_* (none: off, nothing registered). */
+  tracing?: Tracing
 }
 
 export type Transport = { http: http.ServerOptions } | { https: https.ServerOptions }
 
-export async function buildApp ({ config, backends, logger, audit, read, metrics, secrets, transport = { http: {} } }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp ({ config, backends, logger, audit, read, metrics, secrets, transport = { http: {} }, tracing = activeTracing() }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(transport as { http: http.ServerOptions }),
     loggerInstance: logger as FastifyBaseLogger,
@@ -44,6 +47,7 @@ export async function buildApp ({ config, backends, logger, audit, read, metrics
     trustProxy: trustProxyOption(config.server.trustProxy), // request.ip: the client behind the proxies trusted here
     bodyLimit: 1024 // GET only: nobody needs to send us a body
   })
+  if (tracing !== undefined) await tracing.register(app) // first, to see every route: a span per request (src/tracing.ts)
   await app.register(errorHandler)                        // catalog errors -> JSON; 401 with WWW-Authenticate, 429 past the refusal limit
   await app.register(auditLog, { audit, metrics })        // one line (and metrics) per request, at any log.level, no values
   await app.register(refuseBody)                          // a request with a body: 400 and the connection closes

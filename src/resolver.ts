@@ -8,6 +8,7 @@ import { mergeLayers, type LayerRead, type ResolvedEntry } from './core/merge.js
 import { DeadlineExceeded } from './errors.js'
 import type { StoreError } from './store/errors.js'
 import { asStoreError } from './store-call.js'
+import type { RequestTrace } from './tracing.js'
 
 export type CacheStatus = 'off' | 'hit' | 'miss' | 'coalesced' | 'stale'
 
@@ -65,8 +66,11 @@ export function planReads (layers: readonly string[], backends: readonly Backend
 }
 
 export interface Resolver {
-  /** Rejects with a store error (503) or DeadlineExceeded; never resolves with part of the layers. */
-  resolve: (identity: Identity, deadlineMs: number) => Promise<Resolution>
+  /**
+   * Rejects with a store error (503) or DeadlineExceeded; never resolves with part of the layers.
+   * With a trace (tracing on, src/tracing.ts), each layer read is a span of its own.
+   */
+  resolve: (identity: Identity, deadlineMs: number, trace?: RequestTrace) => Promise<Resolution>
 }
 
 /** Merges and serialises the reads of one request (in plan order). */
@@ -112,7 +116,7 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
   // "first seen" is one WeakSet lookup per layer (held only as long as the result is).
   const seen = new WeakSet<ReadResult>()
   return {
-    async resolve (identity, deadlineMs) {
+    async resolve (identity, deadlineMs, trace) {
       const key = `${identity.projectId}\0${identity.nfObjectId}\0${identity.nfObjectType}`
       let known = memo.get(key)
       if (known === undefined) {
@@ -126,6 +130,7 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
           const source = asStoreError(err)
           return Object.assign(Object.create(Object.getPrototypeOf(source) as object) as StoreError, source, { message: source.message, stack: source.stack, backend: p.backend.name, layer: p.layer, locator: p.locator })
         }
+        if (trace !== undefined) return trace.read(p, read, annotated)
         try {
           const pending = read(p.backend, p.locator)
           return pending instanceof Promise ? pending.catch((err: unknown) => { throw annotated(err) }) : pending

@@ -17,7 +17,7 @@ export interface SecretsRouteOptions {
 
 async function secretsRoute (app: FastifyInstance, options: SecretsRouteOptions): Promise<void> {
   app.get(options.path, async (request, reply) => {
-    const { answer, reads, invalidFirstSeen } = await options.resolver.resolve(request.identity as Identity, options.deadlineMs)
+    const { answer, reads, invalidFirstSeen } = await options.resolver.resolve(request.identity as Identity, options.deadlineMs, request.nfssTrace ?? undefined)
     const outcome = options.strict ? 'invalid entry refused the answer (strict)' : 'invalid entry skipped'
     // Once per store read (a cache hit repeats nothing); the audit line counts them on every request.
     for (const { source, ...entry } of invalidFirstSeen) {
