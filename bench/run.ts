@@ -1,6 +1,8 @@
 // npm run bench — in one run on this machine:
 // 1. throughput of (a) nf-secret-source with a warm cache vs (b) a bare Fastify route that
-//    only verifies the same JWT; each target in its own process, measured twice, alternating.
+//    only verifies the JWT; each target in its own process, measured twice, alternating. Like real
+//    traffic (a fresh token with every workload start), both get a rotating pool of distinct
+//    tokens (distinct iat) over many identities: no verifier cache can help either.
 // 2. single-flight: 200 concurrent first requests for one identity; store calls per locator.
 // Writes bench/results.md.
 import { execSync, fork, type ChildProcess } from 'node:child_process'
@@ -20,6 +22,13 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const identity = { projectId: 'demo-project', nfObjectId: 'api', nfObjectType: 'service' }
 const secret = randomBytes(32).toString('base64url')
 const token = signToken(identity, { secret, ttlSeconds: 3600 })
+const TOKEN_POOL = Number(process.env.BENCH_TOKENS ?? 5000)
+const now = Math.floor(Date.now() / 1000)
+// One in ten is the example identity (5 ENV + 3 FILE entries), the rest 700 other identities
+// (nothing stored: an empty answer after the same layers, locators and cache reads).
+const tokens = Array.from({ length: TOKEN_POOL }, (_, i) => signToken(
+  i % 10 === 0 ? identity : { projectId: `p${i % 100}`, nfObjectId: `o${i % 7}`, nfObjectType: 'service' },
+  { secret, ttlSeconds: 3600, issuedAt: now - (i % 3000) }))
 
 interface Target { child: ChildProcess, url: string }
 
@@ -46,7 +55,13 @@ function cpuSeconds (pid: number): number {
 
 async function load (target: Target, seconds: number): Promise<Run> {
   const cpuBefore = cpuSeconds(target.child.pid as number)
-  const result = await autocannon({ url: target.url, connections: CONNECTIONS, duration: seconds, headers: { authorization: `Bearer ${token}` } })
+  let next = 0
+  const result = await autocannon({
+    url: target.url,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [{ setupRequest: request => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${tokens[next++ % tokens.length] as string}` } }) }]
+  })
   const cpu = cpuSeconds(target.child.pid as number) - cpuBefore
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors, perCpuSecond: result.requests.total / cpu }
 }
@@ -108,7 +123,7 @@ Machine: ${machine}
 
 ${rows.join('\n')}
 
-**Ratio a/b: ${fmt(ratio, 2)} in req/s; ${fmt(cpuRatio, 2)} in requests per CPU-second of the server process** (runs alternate a, b, a, b after a 2 s warm-up of each; both answer the same JSON body of the example identity: 5 ENV + 3 FILE entries). The CPU-normalised ratio is the steadier one on a shared machine: it does not move when other processes take cores.
+**Ratio a/b: ${fmt(ratio, 2)} in req/s; ${fmt(cpuRatio, 2)} in requests per CPU-second of the server process** (runs alternate a, b, a, b after a 2 s warm-up of each; a fresh token per request from a pool of ${TOKEN_POOL} distinct tokens over 701 identities, no verifier cache on either side; (b) answers the example identity's JSON body, 5 ENV + 3 FILE entries, to every token, (a) answers each identity its own). The CPU-normalised ratio is the steadier one on a shared machine: it does not move when other processes take cores.
 Load average when the run ended: ${loadavg().map(l => l.toFixed(2)).join(', ')}.
 Per run, a: ${service.map(r => fmt(r.rps)).join(', ')} req/s; b: ${bare.map(r => fmt(r.rps)).join(', ')} req/s.
 
