@@ -111,6 +111,24 @@ export function binaryIn (dir: string, name: string): string | undefined {
   return existsSync(p) ? p : undefined
 }
 
+/** A fake HTTP endpoint started on a free 127.0.0.1 port: its URL, how many requests it saw, and how to stop it. */
+export interface LoopbackFake {
+  endpoint: string
+  requests: () => number
+  close: () => Promise<void>
+}
+
+/** Listens on a free 127.0.0.1 port; `seen` counts the requests the server's handler took. */
+export async function listenOnLoopback (server: import('node:http').Server, seen: () => number): Promise<LoopbackFake> {
+  const port = await freePort()
+  await new Promise<void>(resolve => server.listen(port, '127.0.0.1', resolve))
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests: seen,
+    close: async () => { await new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) }) }
+  }
+}
+
 /** Runs a scripts/provision-*.sh; a failure throws with the last 30 lines of its output. */
 export async function runProvisionScript (what: string, script: string): Promise<void> {
   const output: Buffer[] = []

@@ -5,7 +5,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
-import { cacheDir, freePort, repoRoot, startForSuite, startProcess, stopProcess, unavailableReason, waitUntil, runProvisionScript, type SuiteHost } from './common.js'
+import { cacheDir, freePort, listenOnLoopback, repoRoot, startForSuite, type LoopbackFake, startProcess, stopProcess, unavailableReason, waitUntil, runProvisionScript, type SuiteHost } from './common.js'
 
 export const motoVenv = join(cacheDir, 'moto-venv')
 const motoServerBinary = join(motoVenv, 'bin', 'moto_server')
@@ -117,12 +117,8 @@ export async function createUserWithoutPolicies (endpoint: string, userName: str
   return { accessKeyId: field('AccessKeyId'), secretAccessKey: field('SecretAccessKey') }
 }
 
-export interface AwsFake {
-  endpoint: string
-  /** Requests the fake has seen (faulted and forwarded). */
-  requests: () => number
-  close: () => Promise<void>
-}
+/** Its requests() counts what it has seen, faulted and forwarded. */
+export type AwsFake = LoopbackFake
 
 /**
  * A FAKE AWS endpoint (not moto): answers the first `faults` requests with an AWS JSON-protocol
@@ -147,13 +143,7 @@ export async function startAwsFaultFake (fault: { type: string, status?: number,
     upstream.on('error', () => { res.writeHead(502).end() })
     req.pipe(upstream)
   })
-  const port = await freePort()
-  await new Promise<void>(resolve => server.listen(port, '127.0.0.1', resolve))
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    requests: () => seen,
-    close: async () => { await new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) }) }
-  }
+  return await listenOnLoopback(server, () => seen)
 }
 
 export interface RecordedCall {

@@ -4,13 +4,9 @@
 // that took it at its word would read every layer as empty. It stands for "the store is not there"
 // in the contract's missingStore case of both AWS stores.
 import { createServer } from 'node:http'
-import { freePort } from '../../servers/common.js'
+import { listenOnLoopback, type LoopbackFake } from '../../servers/common.js'
 
-export interface NotTheService {
-  endpoint: string
-  requests: () => number
-  close: () => Promise<void>
-}
+export type NotTheService = LoopbackFake
 
 export async function startNotTheService (): Promise<NotTheService> {
   let seen = 0
@@ -20,11 +16,5 @@ export async function startNotTheService (): Promise<NotTheService> {
     res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': `not-the-service-${seen}` })
     res.end('{}')
   })
-  const port = await freePort()
-  await new Promise<void>(resolve => server.listen(port, '127.0.0.1', resolve))
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    requests: () => seen,
-    close: async () => { await new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) }) }
-  }
+  return await listenOnLoopback(server, () => seen)
 }
