@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-ssm'
 import { Type } from '@sinclair/typebox'
 import { LRUCache } from 'lru-cache'
-import { isBase64, modeShorthand, normaliseEncoding, ownerPolicy } from '../../src/core/document.js'
+import { isBase64, metadataAttributes, normaliseEncoding } from '../../src/core/document.js'
 import { ENV_NAME, type Entry, type FileEntry, type InvalidEntry } from '../../src/core/entries.js'
 import { DEFAULT_TEMPLATES } from '../../src/core/locator.js'
 import { isStoreError, storeError } from '../../src/store/errors.js'
@@ -30,8 +30,13 @@ export const SSM_DEFAULT_TEMPLATES: Readonly<Record<string, string>> =
 /** The folder under a layer path whose parameters are files. Object ids cannot start with "_". */
 export const FILES_FOLDER = '_files'
 
-/** Tag names that carry file attributes. */
-export const FILE_TAGS = { mode: 'nf-mode', owner: 'nf-owner', group: 'nf-group', encoding: 'nf-encoding' } as const
+/** Tag names that carry file attributes; each of mode, owner, group may have a *-policy tag (AlwaysSet or KeepOrSet). */
+export const FILE_TAGS = {
+  mode: 'nf-mode', modePolicy: 'nf-mode-policy',
+  owner: 'nf-owner', ownerPolicy: 'nf-owner-policy',
+  group: 'nf-group', groupPolicy: 'nf-group-policy',
+  encoding: 'nf-encoding'
+} as const
 const KNOWN_TAGS = new Set<string>(Object.values(FILE_TAGS))
 
 // SSM parameter names: a-zA-Z0-9_.-/ and at most 15 levels; a layer path needs room for
@@ -60,21 +65,9 @@ export function fileFromTags (path: string, data: string, tags: Tags): FileEntry
   const encoding = normaliseEncoding(tags[FILE_TAGS.encoding])
   if (encoding === undefined) return `tag ${FILE_TAGS.encoding} is neither utf-8 nor base64`
   if (encoding === 'base64' && !isBase64(data)) return 'data is not valid base64'
-  const entry: FileEntry = { type: 'FILE', path, data, encoding }
-  const mode = tags[FILE_TAGS.mode]
-  if (mode !== undefined) {
-    const octal = modeShorthand(mode)
-    if (octal === undefined) return `tag ${FILE_TAGS.mode} is not an octal file mode`
-    entry.permissions = { policy: 'AlwaysSet', mode: octal }
-  }
-  for (const field of ['owner', 'group'] as const) {
-    const value = tags[FILE_TAGS[field]]
-    if (value === undefined) continue
-    const owner = ownerPolicy(value)
-    if (owner === undefined) return `tag ${FILE_TAGS[field]} is not a user/group id, name or "inherit"`
-    entry[field] = owner
-  }
-  return entry
+  const attributes = metadataAttributes(name => tags[name], FILE_TAGS, 'tag')
+  if (typeof attributes === 'string') return attributes
+  return { type: 'FILE', path, data, encoding, ...attributes }
 }
 
 type SsmOptions = typeof options

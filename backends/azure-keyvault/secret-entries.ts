@@ -2,8 +2,8 @@
 // data, and its tags say which (docs/backends/azure-keyvault.md, "Tags of an entry"). File
 // attributes are handed to the secret document's own parser (src/core/document.ts), so a tag
 // means exactly what the same attribute means in a document.
-import { modeShorthand, ownerPolicy, parseDocument } from '../../src/core/document.js'
-import { entryName, type Entry, type InvalidEntry, type OwnerPolicy } from '../../src/core/entries.js'
+import { metadataAttributes, parseDocument } from '../../src/core/document.js'
+import { entryName, type Entry, type InvalidEntry } from '../../src/core/entries.js'
 
 export const ENTRY_TAGS = {
   env: 'nf-env',
@@ -23,47 +23,13 @@ const KNOWN_ENTRY_TAGS = new Set<string>(Object.values(ENTRY_TAGS))
 
 type Tags = Readonly<Record<string, string>>
 
-/** AlwaysSet (default) or KeepOrSet, from a *-policy tag; undefined when the tag holds something else. */
-function policyOf (tags: Tags, tag: string): 'AlwaysSet' | 'KeepOrSet' | undefined {
-  const value = tags[tag]
-  if (value === undefined || value === 'AlwaysSet') return 'AlwaysSet'
-  return value === 'KeepOrSet' ? 'KeepOrSet' : undefined
-}
-
-function keepOrSet (owner: OwnerPolicy): OwnerPolicy {
-  if (owner.policy === 'AlwaysSetExplicit') return { policy: 'KeepOrSetExplicit', value: owner.value }
-  if (owner.policy === 'AlwaysSetInherited') return { policy: 'KeepOrSetInherited' }
-  return owner
-}
 
 /** The document attributes a file secret's tags stand for, or why they cannot be used. */
 function fileAttributes (data: string, tags: Tags): Record<string, unknown> | string {
-  const attributes: Record<string, unknown> = { data }
+  const attributes = metadataAttributes(name => tags[name], ENTRY_TAGS, 'tag')
+  if (typeof attributes === 'string') return attributes
   const encoding = tags[ENTRY_TAGS.encoding]
-  if (encoding !== undefined) attributes.encoding = encoding
-  const mode = tags[ENTRY_TAGS.mode]
-  const modePolicy = policyOf(tags, ENTRY_TAGS.modePolicy)
-  if (modePolicy === undefined) return `tag ${ENTRY_TAGS.modePolicy} is neither AlwaysSet nor KeepOrSet`
-  if (mode === undefined) {
-    if (tags[ENTRY_TAGS.modePolicy] !== undefined) return `tag ${ENTRY_TAGS.modePolicy} without ${ENTRY_TAGS.mode}`
-  } else {
-    const octal = modeShorthand(mode)
-    if (octal === undefined) return `tag ${ENTRY_TAGS.mode} is not an octal file mode`
-    attributes.permissions = { policy: modePolicy, mode: octal }
-  }
-  for (const [field, tag, policyTag] of [['owner', ENTRY_TAGS.owner, ENTRY_TAGS.ownerPolicy], ['group', ENTRY_TAGS.group, ENTRY_TAGS.groupPolicy]] as const) {
-    const policy = policyOf(tags, policyTag)
-    if (policy === undefined) return `tag ${policyTag} is neither AlwaysSet nor KeepOrSet`
-    const value = tags[tag]
-    if (value === undefined) {
-      if (tags[policyTag] !== undefined) return `tag ${policyTag} without ${tag}`
-      continue
-    }
-    const owner = ownerPolicy(value)
-    if (owner === undefined) return `tag ${tag} is not a user/group id, name or "inherit"`
-    attributes[field] = policy === 'KeepOrSet' ? keepOrSet(owner) : owner
-  }
-  return attributes
+  return { data, ...(encoding === undefined ? {} : { encoding }), ...attributes }
 }
 
 /**

@@ -2,8 +2,8 @@
 // A Secret annotated nf-secret-source/mount-path is a volume: one FILE per key at <mount-path>/<key>.
 // Several Secrets in one layer apply by priority annotation, then name (later wins).
 import type { V1Secret } from '@kubernetes/client-node'
-import { modeShorthand, ownerPolicy } from '../../src/core/document.js'
-import { ENV_NAME, entryName, type Entry, type FileEntry, type InvalidEntry } from '../../src/core/entries.js'
+import { metadataAttributes, type FileAttributes } from '../../src/core/document.js'
+import { ENV_NAME, entryName, type Entry, type InvalidEntry } from '../../src/core/entries.js'
 import { storeError } from '../../src/store/errors.js'
 import type { ReadResult } from '../../src/store/port.js'
 import type { Requirement } from './labels.js'
@@ -12,12 +12,22 @@ import { LABEL_PREFIX } from './layout.js'
 export const ANNOTATIONS = {
   mountPath: `${LABEL_PREFIX}mount-path`,
   fileMode: `${LABEL_PREFIX}file-mode`,
+  fileModePolicy: `${LABEL_PREFIX}file-mode-policy`,
   fileOwner: `${LABEL_PREFIX}file-owner`,
+  fileOwnerPolicy: `${LABEL_PREFIX}file-owner-policy`,
   fileGroup: `${LABEL_PREFIX}file-group`,
+  fileGroupPolicy: `${LABEL_PREFIX}file-group-policy`,
   priority: `${LABEL_PREFIX}priority`
 } as const
+/** `nf-secret-source/file-mode.<key>`: the mode of one key's file, over the Secret's file-mode. */
+export const KEY_MODE_PREFIX = `${ANNOTATIONS.fileMode}.`
 const KNOWN_ANNOTATIONS = new Set<string>(Object.values(ANNOTATIONS))
-const FILE_ANNOTATIONS = [ANNOTATIONS.fileMode, ANNOTATIONS.fileOwner, ANNOTATIONS.fileGroup]
+const FILE_ANNOTATIONS = [ANNOTATIONS.fileMode, ANNOTATIONS.fileModePolicy, ANNOTATIONS.fileOwner, ANNOTATIONS.fileOwnerPolicy, ANNOTATIONS.fileGroup, ANNOTATIONS.fileGroupPolicy]
+const ATTRIBUTE_ANNOTATIONS = {
+  mode: ANNOTATIONS.fileMode, modePolicy: ANNOTATIONS.fileModePolicy,
+  owner: ANNOTATIONS.fileOwner, ownerPolicy: ANNOTATIONS.fileOwnerPolicy,
+  group: ANNOTATIONS.fileGroup, groupPolicy: ANNOTATIONS.fileGroupPolicy
+}
 
 /** A Secret as the backend keeps it: already decoded and mapped, so a read only filters and merges. */
 export interface MappedSecret {
@@ -49,23 +59,13 @@ function parsePriority (value: string | undefined): number | string {
   return /^[+-]?\d{1,15}$/.test(value.trim()) ? Number(value.trim()) : `annotation ${ANNOTATIONS.priority} is not an integer`
 }
 
-/** File attributes from annotations, shared by every file of the Secret; a string says what is wrong. */
-function fileAttributes (annotations: Record<string, string>): Pick<FileEntry, 'permissions' | 'owner' | 'group'> | string {
-  const attributes: Pick<FileEntry, 'permissions' | 'owner' | 'group'> = {}
-  const mode = annotations[ANNOTATIONS.fileMode]
-  if (mode !== undefined) {
-    const octal = modeShorthand(mode.trim())
-    if (octal === undefined) return `annotation ${ANNOTATIONS.fileMode} is not an octal file mode`
-    attributes.permissions = { policy: 'AlwaysSet', mode: octal }
-  }
-  for (const [field, annotation] of [['owner', ANNOTATIONS.fileOwner], ['group', ANNOTATIONS.fileGroup]] as const) {
-    const value = annotations[annotation]
-    if (value === undefined) continue
-    const owner = ownerPolicy(value.trim())
-    if (owner === undefined) return `annotation ${annotation} is not a user/group id, name or "inherit"`
-    attributes[field] = owner
-  }
-  return attributes
+/**
+ * File attributes of one key's file: the Secret's annotations (mode, owner, group, each with an
+ * optional -policy annotation), and a file-mode.<key> annotation over the mode for that key alone.
+ */
+function fileAttributes (annotations: Record<string, string>, key: string): FileAttributes | string {
+  const keyMode = annotations[`${KEY_MODE_PREFIX}${key}`]
+  return metadataAttributes(name => name === ANNOTATIONS.fileMode && keyMode !== undefined ? keyMode : annotations[name], ATTRIBUTE_ANNOTATIONS, 'annotation')
 }
 
 export function mapSecret (secret: V1Secret): MappedSecret {
@@ -81,12 +81,13 @@ export function mapSecret (secret: V1Secret): MappedSecret {
     return mapped
   }
   // A typo in an annotation name must not silently change how a Secret is served.
-  const unknown = Object.keys(annotations).filter(a => a.startsWith(LABEL_PREFIX) && !KNOWN_ANNOTATIONS.has(a))
+  const perKey = (a: string): boolean => a.startsWith(KEY_MODE_PREFIX) && Object.hasOwn(data, a.slice(KEY_MODE_PREFIX.length))
+  const unknown = Object.keys(annotations).filter(a => a.startsWith(LABEL_PREFIX) && !KNOWN_ANNOTATIONS.has(a) && !perKey(a))
   if (unknown.length > 0) return skipAll(`unknown annotation ${unknown.join(', ')}`)
   const mountPath = annotations[ANNOTATIONS.mountPath]
 
   if (mountPath === undefined) {
-    const strayFileAnnotation = FILE_ANNOTATIONS.find(a => annotations[a] !== undefined)
+    const strayFileAnnotation = FILE_ANNOTATIONS.find(a => annotations[a] !== undefined) ?? Object.keys(annotations).find(perKey)
     if (strayFileAnnotation !== undefined) return skipAll(`annotation ${strayFileAnnotation} needs ${ANNOTATIONS.mountPath}`)
     for (const [key, base64] of Object.entries(data)) {
       const value = asText(Buffer.from(base64, 'base64'))
@@ -97,14 +98,16 @@ export function mapSecret (secret: V1Secret): MappedSecret {
     return mapped
   }
 
-  const attributes = fileAttributes(annotations)
-  if (typeof attributes === 'string') return skipAll(attributes)
+  const attributesOf = Object.fromEntries(Object.keys(data).map(key => [key, fileAttributes(annotations, key)]))
+  const problem = Object.values(attributesOf).find((a): a is string => typeof a === 'string')
+  if (problem !== undefined) return skipAll(problem)
   // "/etc/app/" and "/etc/app" mount the same folder; anything else unnormalised is caught when
   // the entries are validated (the path then names the problem).
   const folder = mountPath.trim().replace(/\/+$/, '')
   for (const [key, base64] of Object.entries(data)) {
     const bytes = Buffer.from(base64, 'base64')
     const text = asText(bytes)
+    const attributes = attributesOf[key] as FileAttributes
     // Text travels as utf-8 (readable in resolve output); anything else as the exact bytes in base64.
     mapped.entries.push(text === undefined
       ? { type: 'FILE', path: `${folder}/${key}`, data: bytes.toString('base64'), encoding: 'base64', ...attributes }

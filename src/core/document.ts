@@ -122,3 +122,63 @@ export function ownerPolicy (value: unknown): OwnerPolicy | undefined {
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(text)) return undefined
   return { policy: 'AlwaysSetExplicit', value: text }
 }
+
+/** Names of the metadata (SSM tags, Kubernetes annotations) that carry a file's attributes. */
+export interface AttributeNames {
+  mode: string
+  modePolicy: string
+  owner: string
+  ownerPolicy: string
+  group: string
+  groupPolicy: string
+}
+
+export type FileAttributes = Pick<FileEntry, 'permissions' | 'owner' | 'group'>
+
+/** AlwaysSet (absent or "AlwaysSet") or KeepOrSet; undefined for anything else. */
+export function attributePolicy (value: string | undefined): 'AlwaysSet' | 'KeepOrSet' | undefined {
+  const text = value?.trim()
+  if (text === undefined || text === 'AlwaysSet') return 'AlwaysSet'
+  return text === 'KeepOrSet' ? 'KeepOrSet' : undefined
+}
+
+/** An owner/group policy turned into its KeepOrSet variant. */
+export function keepOrSetOwner (owner: OwnerPolicy): OwnerPolicy {
+  if (owner.policy === 'AlwaysSetExplicit') return { policy: 'KeepOrSetExplicit', value: owner.value }
+  if (owner.policy === 'AlwaysSetInherited') return { policy: 'KeepOrSetInherited' }
+  return owner
+}
+
+/**
+ * A file's mode, owner and group from one-value metadata, each with an optional *-policy entry
+ * (AlwaysSet, the default, or KeepOrSet), so every Northflank policy can be expressed where a
+ * store cannot hold a document: `nf-mode: "0400"` + `nf-mode-policy: KeepOrSet` is
+ * {policy: KeepOrSet, mode: "0400"}; `nf-owner: inherit` + `nf-owner-policy: KeepOrSet` is
+ * {policy: KeepOrSetInherited}. A string says what is wrong (`kind` names the metadata: tag, annotation).
+ */
+export function metadataAttributes (get: (name: string) => string | undefined, names: AttributeNames, kind: string): FileAttributes | string {
+  const attributes: FileAttributes = {}
+  const modePolicy = attributePolicy(get(names.modePolicy))
+  if (modePolicy === undefined) return `${kind} ${names.modePolicy} is neither AlwaysSet nor KeepOrSet`
+  const mode = get(names.mode)
+  if (mode === undefined) {
+    if (get(names.modePolicy) !== undefined) return `${kind} ${names.modePolicy} without ${names.mode}`
+  } else {
+    const octal = modeShorthand(mode.trim())
+    if (octal === undefined) return `${kind} ${names.mode} is not an octal file mode`
+    attributes.permissions = { policy: modePolicy, mode: octal }
+  }
+  for (const [field, name, policyName] of [['owner', names.owner, names.ownerPolicy], ['group', names.group, names.groupPolicy]] as const) {
+    const policy = attributePolicy(get(policyName))
+    if (policy === undefined) return `${kind} ${policyName} is neither AlwaysSet nor KeepOrSet`
+    const value = get(name)
+    if (value === undefined) {
+      if (get(policyName) !== undefined) return `${kind} ${policyName} without ${name}`
+      continue
+    }
+    const owner = ownerPolicy(value.trim())
+    if (owner === undefined) return `${kind} ${name} is not a user/group id, name or "inherit"`
+    attributes[field] = policy === 'KeepOrSet' ? keepOrSetOwner(owner) : owner
+  }
+  return attributes
+}

@@ -112,3 +112,17 @@ t.test('a document that is not a map is malformed; an empty one is empty', async
   t.same(parseDocument('text'), { ok: false, reason: 'document is a string, not a map' })
   t.same(parseDocument(null), { ok: true, entries: [], invalid: [] })
 })
+
+t.test('metadata attributes: every Northflank policy from one-value metadata (KeepOrSet through -policy names)', async t => {
+  const { metadataAttributes } = await import('../../src/core/document.js')
+  const names = { mode: 'm', modePolicy: 'mp', owner: 'o', ownerPolicy: 'op', group: 'g', groupPolicy: 'gp' }
+  const of = (values: Record<string, string>): unknown => metadataAttributes(n => values[n], names, 'tag')
+  t.same(of({ m: '0400', o: '1000', g: 'inherit' }), { permissions: { policy: 'AlwaysSet', mode: '0400' }, owner: { policy: 'AlwaysSetExplicit', value: '1000' }, group: { policy: 'AlwaysSetInherited' } })
+  t.same(of({ m: '440', mp: 'KeepOrSet', o: 'app', op: 'KeepOrSet', g: 'inherit', gp: 'KeepOrSet' }), { permissions: { policy: 'KeepOrSet', mode: '0440' }, owner: { policy: 'KeepOrSetExplicit', value: 'app' }, group: { policy: 'KeepOrSetInherited' } })
+  t.same(of({ m: '0600', mp: 'AlwaysSet' }), { permissions: { policy: 'AlwaysSet', mode: '0600' } })
+  t.same(of({}), {})
+  t.equal(of({ m: '0400', mp: 'keep' }), 'tag mp is neither AlwaysSet nor KeepOrSet')
+  t.equal(of({ op: 'KeepOrSet' }), 'tag op without o')
+  t.equal(of({ m: 'rwx' }), 'tag m is not an octal file mode')
+  t.equal(of({ g: 'a b' }), 'tag g is not a user/group id, name or "inherit"')
+})

@@ -154,6 +154,24 @@ if (moto !== undefined) {
     t.same(result.invalid.map((i: any) => i.key).sort(), ['/etc/bad-mode', '/etc/typo', 'not-an-env-name'])
   })
 
+  t.test('aws-ssm: every Northflank policy from tags: KeepOrSet for mode, owner and group through -policy tags', async t => {
+    const identity = uniqueIdentity()
+    const locator = backend.locate('object', identity) as string
+    await put(`${locator}/_files/etc/keep`, 'k', 'String', { 'nf-mode': '0440', 'nf-mode-policy': 'KeepOrSet', 'nf-owner': '1000', 'nf-owner-policy': 'KeepOrSet', 'nf-group': 'inherit', 'nf-group-policy': 'KeepOrSet' })
+    await put(`${locator}/_files/etc/explicit`, 'e', 'String', { 'nf-mode': '0400', 'nf-mode-policy': 'AlwaysSet', 'nf-owner': 'inherit' })
+    await put(`${locator}/_files/etc/bad-policy`, 'x', 'String', { 'nf-mode': '0400', 'nf-mode-policy': 'Sometimes' })
+    await put(`${locator}/_files/etc/policy-alone`, 'x', 'String', { 'nf-owner-policy': 'KeepOrSet' })
+    const result = await read(backend, locator)
+    t.same(sortEntries(result.entries), [
+      { type: 'FILE', path: '/etc/explicit', data: 'e', encoding: 'utf-8', permissions: { policy: 'AlwaysSet', mode: '0400' }, owner: { policy: 'AlwaysSetInherited' } },
+      { type: 'FILE', path: '/etc/keep', data: 'k', encoding: 'utf-8', permissions: { policy: 'KeepOrSet', mode: '0440' }, owner: { policy: 'KeepOrSetExplicit', value: '1000' }, group: { policy: 'KeepOrSetInherited' } }
+    ])
+    t.same(result.invalid.map((i: any) => [i.key, i.reason]).sort(), [
+      ['/etc/bad-policy', 'tag nf-mode-policy is neither AlwaysSet nor KeepOrSet'],
+      ['/etc/policy-alone', 'tag nf-owner-policy without nf-owner']
+    ])
+  })
+
   t.test('aws-ssm: tags are read once per parameter version, then come from memory', async t => {
     const identity = uniqueIdentity()
     const locator = backend.locate('object', identity) as string

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { escapeLabelValue, matchesSelector, parseSelector, type Requirement } from '../../../backends/kubernetes/labels.js'
-import { ANNOTATIONS } from '../../../backends/kubernetes/secrets.js'
+import { ANNOTATIONS, KEY_MODE_PREFIX } from '../../../backends/kubernetes/secrets.js'
 import type { Backend } from '../../../src/store/port.js'
 import type { Identity } from '../../../src/core/identity.js'
 import { callStore } from '../../../src/store-call.js'
@@ -181,6 +181,34 @@ if (kube !== undefined) {
     const result = await read(backend, locator)
     t.same(result.entries, [])
     t.same(result.invalid.map((i: any) => i.key).sort(), [`${badMode}/key`, `${stray}/OTHER`, `${typo}/KEY`, 'etc/c/key'].sort())
+  })
+
+  t.test('mapping: every Northflank policy from annotations (KeepOrSet through -policy annotations) and a mode per key', async t => {
+    const { locator, labels } = objectOf(uniqueIdentity())
+    await cluster.createSecret(namespace, {
+      name: uniqueName('policies'),
+      labels,
+      annotations: {
+        [ANNOTATIONS.mountPath]: '/etc/app',
+        [ANNOTATIONS.fileMode]: '0644',
+        [ANNOTATIONS.fileModePolicy]: 'KeepOrSet',
+        [`${KEY_MODE_PREFIX}key.pem`]: '0400',
+        [ANNOTATIONS.fileOwner]: '1000',
+        [ANNOTATIONS.fileOwnerPolicy]: 'KeepOrSet',
+        [ANNOTATIONS.fileGroup]: 'inherit'
+      },
+      data: { 'key.pem': 'secret key', 'app.conf': 'debug=false' }
+    })
+    const bad = uniqueName('per-key-typo')
+    await cluster.createSecret(namespace, { name: bad, labels, annotations: { [ANNOTATIONS.mountPath]: '/etc/b', [`${KEY_MODE_PREFIX}missing`]: '0400' }, data: { present: 'x' } })
+    const result = await read(backend, locator)
+    const owner = { policy: 'KeepOrSetExplicit', value: '1000' }
+    const group = { policy: 'AlwaysSetInherited' }
+    t.same(sortEntries(result.entries), [
+      { type: 'FILE', path: '/etc/app/app.conf', data: 'debug=false', encoding: 'utf-8', permissions: { policy: 'KeepOrSet', mode: '0644' }, owner, group },
+      { type: 'FILE', path: '/etc/app/key.pem', data: 'secret key', encoding: 'utf-8', permissions: { policy: 'KeepOrSet', mode: '0400' }, owner, group }
+    ], 'file-mode.key.pem sets that key\'s mode, the Secret\'s policy and owner apply to both')
+    t.same(result.invalid.map((i: any) => i.key), [`${bad}/present`], 'a per-key mode for a key the Secret does not hold is an unknown annotation')
   })
 
   t.test('mapping: several Secrets apply in name order (later wins), unless nf-secret-source/priority orders them', async t => {
