@@ -38,6 +38,8 @@ interface Failure {
 interface Stored {
   result: ReadResult
   fetchedAt: number
+  /** The answer to every cache hit on this read: one object per store read, not one per hit. */
+  hit: { result: ReadResult, cache: 'hit' }
   /** When the last refresh failed; unset once the store answers again. */
   failedAt?: number
 }
@@ -82,6 +84,11 @@ export class LocatorCache {
 
   /** The cached read while it is younger than ttl (synchronous: the warm path); refreshes it ahead when due. */
   fresh (locator: string): ReadResult | undefined {
+    return this.freshHit(locator)?.result
+  }
+
+  /** fresh(), as the cache hit a StoreReader answers (the same object for every hit on one store read). */
+  freshHit (locator: string): Stored['hit'] | undefined {
     const cached = this.#entries.get(locator)
     if (cached === undefined) return undefined
     const age = this.now() - cached.fetchedAt
@@ -94,7 +101,7 @@ export class LocatorCache {
         () => { this.events.onRefresh?.(this.backend.name, 'ok') },
         () => { this.events.onRefresh?.(this.backend.name, 'failed') })
     }
-    return cached.result
+    return cached.hit
   }
 
   /**
@@ -146,7 +153,7 @@ export class LocatorCache {
   #start (locator: string, priority?: CallPriority): Promise<Stored> {
     const flight = (async () => await this.call(this.backend, locator, priority))().then(
       result => {
-        const stored = { result, fetchedAt: this.now() }
+        const stored: Stored = { result, fetchedAt: this.now(), hit: { result, cache: 'hit' } }
         this.#entries.set(locator, stored)
         this.#failures.delete(locator)
         return stored
@@ -204,10 +211,10 @@ export function cachedReader (backends: ReadonlyArray<{ backend: Backend, cache:
   }
   const read: StoreReader = (backend, locator) => {
     const cache = caches.get(backend.name)
-    const hit = cache?.fresh(locator)
+    const hit = cache?.freshHit(locator)
     if (hit !== undefined) {
       events.onRead?.(backend.name, 'hit')
-      return { result: hit, cache: 'hit' }
+      return hit
     }
     const remembered = cache?.failure(locator)
     if (remembered !== undefined) {

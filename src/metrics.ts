@@ -37,21 +37,27 @@ export function invalidReason (entry: Pick<InvalidEntry, 'key' | 'kind'>): Inval
   return nameIsFine ? 'value' : 'name'
 }
 
-/** Monotonic counts per label set, kept as numbers; copied into a prom-client Counter on scrape. */
+/**
+ * Monotonic counts per label set (up to three labels), kept as numbers; copied into a prom-client
+ * Counter on scrape. Nested maps, not a joined key: no string is built per count.
+ */
 class Tally<Labels extends string> {
-  readonly #counts = new Map<string, { labels: Record<Labels, string>, n: number }>()
+  readonly #counts = new Map<string, Map<string, Map<string, { labels: Record<Labels, string>, n: number }>>>()
   constructor (private readonly names: readonly Labels[]) {}
 
-  inc (...values: string[]): void {
-    const key = values.join('\0')
-    const slot = this.#counts.get(key)
+  inc (a: string, b = '', c = ''): void {
+    let byB = this.#counts.get(a)
+    if (byB === undefined) this.#counts.set(a, byB = new Map())
+    let byC = byB.get(b)
+    if (byC === undefined) byB.set(b, byC = new Map())
+    const slot = byC.get(c)
     if (slot !== undefined) slot.n++
-    else this.#counts.set(key, { labels: Object.fromEntries(this.names.map((name, i) => [name, values[i] ?? ''])) as Record<Labels, string>, n: 1 })
+    else byC.set(c, { labels: Object.fromEntries(this.names.map((name, i) => [name, [a, b, c][i] ?? ''])) as Record<Labels, string>, n: 1 })
   }
 
   copyTo (counter: Counter<Labels>): void {
     counter.reset()
-    for (const { labels, n } of this.#counts.values()) counter.inc(labels, n)
+    for (const byB of this.#counts.values()) for (const byC of byB.values()) for (const { labels, n } of byC.values()) counter.inc(labels, n)
   }
 }
 

@@ -48,7 +48,7 @@ export interface Answer {
 export interface Resolution {
   answer: Answer
   /** This request's reads: which layers were found and which came from the cache. */
-  reads: ReadReport[]
+  reads: readonly ReadReport[]
   /**
    * The invalid entries of store reads this request is the first to see (a new store read, not a
    * cache hit, a coalesced share or a stale copy): what to log and count, once per store read.
@@ -99,16 +99,36 @@ interface Memo {
   plan: PlannedRead[]
   results?: readonly ReadResult[]
   answer?: Answer
+  /** The reports of the last request, reused while every read and cache status is the same. */
+  reports?: ReadReport[]
 }
 
-function sameReads (a: readonly ReadResult[] | undefined, b: readonly ReadResult[]): boolean {
-  return a !== undefined && a.length === b.length && a.every((r, i) => r === b[i])
+/** No invalid entry to log: shared, never written to. */
+const NONE_FIRST_SEEN: Answer['invalid'] = Object.freeze([]) as unknown as Answer['invalid']
+
+/** The reads of one request are those of the last one: the very same cached objects and statuses. */
+function sameAsLast (known: Memo, settled: readonly StoreRead[]): boolean {
+  const { results, reports } = known
+  if (results === undefined || reports === undefined || results.length !== settled.length) return false
+  for (let i = 0; i < settled.length; i++) {
+    const read = settled[i] as StoreRead
+    if (read.result !== results[i] || read.cache !== (reports[i] as ReadReport).cache) return false
+  }
+  return true
+}
+
+/** A copy per read: coalesced callers share one error object, and two layers may share a locator. */
+function annotatedError (err: unknown, p: PlannedRead): StoreError {
+  const source = asStoreError(err)
+  return Object.assign(Object.create(Object.getPrototypeOf(source) as object) as StoreError, source, { message: source.message, stack: source.stack, backend: p.backend.name, layer: p.layer, locator: p.locator })
 }
 
 /**
  * Per identity, the plan (its locators) and the last answer. The answer is reused while every
  * layer read is the very same cached object, so a warm request neither plans, merges nor
  * serialises again; any new store read is a new object, so a changed layer builds a new answer.
+ * The read reports are reused the same way (with the same cache statuses too), so a warm
+ * request allocates next to nothing here: it is the path every workload start takes.
  */
 export function createResolver (layers: readonly string[], backends: readonly Backend[], read: StoreReader, memoEntries = 10_000): Resolver {
   const memo = new LRUCache<string, Memo>({ max: memoEntries })
@@ -124,22 +144,27 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
         memo.set(key, known)
       }
       const { plan } = known
-      const reads = plan.map(p => {
-        // A copy per read: coalesced callers share one error object, and two layers may share a locator.
-        const annotated = (err: unknown): StoreError => {
-          const source = asStoreError(err)
-          return Object.assign(Object.create(Object.getPrototypeOf(source) as object) as StoreError, source, { message: source.message, stack: source.stack, backend: p.backend.name, layer: p.layer, locator: p.locator })
+      const reads: Array<StoreRead | Promise<StoreRead>> = new Array(plan.length)
+      let pending = false
+      for (let i = 0; i < plan.length; i++) {
+        const p = plan[i] as PlannedRead
+        let r: StoreRead | Promise<StoreRead>
+        if (trace !== undefined) {
+          r = trace.read(p, read, err => annotatedError(err, p))
+        } else {
+          try {
+            r = read(p.backend, p.locator)
+            if (r instanceof Promise) r = r.catch((err: unknown) => { throw annotatedError(err, p) })
+          } catch (err) {
+            // Rejected, not thrown: reads already started must still be awaited (no unhandled rejection).
+            r = Promise.reject(annotatedError(err, p))
+          }
         }
-        if (trace !== undefined) return trace.read(p, read, annotated)
-        try {
-          const pending = read(p.backend, p.locator)
-          return pending instanceof Promise ? pending.catch((err: unknown) => { throw annotated(err) }) : pending
-        } catch (err) {
-          // Rejected, not thrown: reads already started must still be awaited (no unhandled rejection).
-          return Promise.reject(annotated(err))
-        }
-      })
-      const settled = reads.some(r => r instanceof Promise) ? await withDeadline(Promise.all(reads), deadlineMs) : reads as StoreRead[]
+        if (r instanceof Promise) pending = true
+        reads[i] = r
+      }
+      const settled = pending ? await withDeadline(Promise.all(reads), deadlineMs) : reads as StoreRead[]
+      if (sameAsLast(known, settled)) return { answer: known.answer as Answer, reads: known.reports as ReadReport[], invalidFirstSeen: NONE_FIRST_SEEN }
       const results = settled.map(r => r.result)
       if (known.answer === undefined || !sameReads(known.results, results)) {
         known.answer = buildAnswer(plan, results)
@@ -149,6 +174,7 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
         const { result, cache } = settled[i] as StoreRead
         return { layer: p.layer, backend: p.backend.name, locator: p.locator, found: result.found, entries: result.found ? result.entries.length : 0, cache }
       })
+      known.reports = reports
       const invalidFirstSeen: Answer['invalid'] = []
       plan.forEach((p, i) => {
         const result = results[i] as ReadResult
@@ -160,6 +186,10 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
       return { answer: known.answer, reads: reports, invalidFirstSeen }
     }
   }
+}
+
+function sameReads (a: readonly ReadResult[] | undefined, b: readonly ReadResult[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((r, i) => r === b[i])
 }
 
 async function withDeadline<T> (work: Promise<T>, deadlineMs: number): Promise<T> {

@@ -6,8 +6,9 @@ import { openSync, closeSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { pino, type Logger } from 'pino'
+import type { Logger } from 'pino'
 import { createLogger } from '../logger.js'
+import { logDestination } from '../log-stream.js'
 import type { Metrics } from '../metrics.js'
 import type { ReadReport } from '../resolver.js'
 
@@ -15,7 +16,7 @@ export interface AuditAnswer {
   env: string[]
   files: string[]
   skipped: number
-  reads: ReadReport[]
+  reads: readonly ReadReport[]
 }
 
 declare module 'fastify' {
@@ -47,7 +48,7 @@ export function createAuditLog (serviceLog: Logger, destination: string, baseDir
   }
   const file = destination === 'stdout' || destination === 'stderr' ? undefined : resolve(baseDir, destination)
   if (file !== undefined) closeSync(openSync(file, 'a', 0o600))
-  const stream = pino.destination({ dest: file ?? (destination === 'stdout' ? 1 : 2), sync: false })
+  const stream = logDestination(file ?? (destination === 'stdout' ? 1 : 2))
   // A failed write must not crash the service; it is said loudly on the service log instead.
   stream.on('error', err => { serviceLog.error({ destination, code: (err as NodeJS.ErrnoException).code }, 'cannot write the audit log') })
   return {
