@@ -16,28 +16,36 @@ export function asStoreError (err: unknown): StoreError {
 
 /**
  * One validated read of one locator, within timeoutMs. With a call budget, waiting for a slot
- * counts against the same timeout: a call that cannot start in time is unavailable.
+ * counts against the same timeout: a call that cannot start in time is unavailable, and a
+ * throttled call is retried under the budget only while the same timeout allows.
  */
 export async function callStore (backend: Backend, locator: string, timeoutMs: number, budget?: CallBudget, priority?: CallPriority): Promise<ReadResult> {
   const controller = new AbortController()
   let timer: NodeJS.Timeout | undefined
   let started = budget === undefined
+  let throttledAnswers = 0
+  const expired = (): StoreError => {
+    if (started) return storeError('unavailable', `no answer within ${timeoutMs} ms`)
+    const after = throttledAnswers === 0 ? '' : ` to retry after ${throttledAnswers} throttled answer(s)`
+    return storeError('unavailable', `call budget: no slot${after} within the call timeout of ${timeoutMs} ms`)
+  }
   // Race the read against the timer too: a backend that ignores its signal still cannot hang a request.
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       controller.abort()
-      reject(storeError('unavailable', started ? `no answer within ${timeoutMs} ms` : `call budget: no slot within the call timeout of ${timeoutMs} ms`))
+      reject(expired())
     }, timeoutMs)
   })
   try {
     const read = budget === undefined
       ? backend.read(locator, controller.signal)
-      : budget.run(controller.signal, async () => { started = true; return await backend.read(locator, controller.signal) }, priority)
+      : budget.run(controller.signal, async () => { started = true; return await backend.read(locator, controller.signal) }, priority, {
+        timeoutMs,
+        onRetry: n => { started = false; throttledAnswers = n }
+      })
     return validated(await Promise.race([read, timedOut]))
   } catch (err) {
-    const failure = asStoreError(err)
-    if (failure.throttled !== undefined) budget?.throttled(failure.throttled.retryAfterMs)
-    throw failure
+    throw asStoreError(err)
   } finally {
     clearTimeout(timer)
   }

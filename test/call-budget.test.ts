@@ -1,7 +1,11 @@
-// The call budget on its own: rate, burst, concurrency, the bounded queue, the deadline, priority
-// and AIMD after throttling. Real timers, small numbers, generous bounds (a loaded 2-core machine).
+// The call budget on its own: rate, burst, concurrency, the bounded queue, the deadline, priority,
+// refusal by predicted wait, retries of throttled calls and AIMD after throttling. Real timers,
+// small numbers, generous bounds (a loaded 2-core machine); the rate arithmetic on a manual clock.
 import t from 'tap'
 import { CallBudget } from '../src/call-budget.js'
+import { callStore } from '../src/store-call.js'
+import { throttledError, type StoreError } from '../src/store/errors.js'
+import type { Backend, BackendDefinition, ReadResult } from '../src/store/port.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
@@ -62,18 +66,190 @@ t.test('requests go before background refreshes', async t => {
   t.same(order, ['request', 'background'])
 })
 
-t.test('throttling halves the rate once per burst of answers, honours Retry-After, then recovers gradually', async t => {
-  const budget = new CallBudget({ callsPerSecond: 40, burst: 40, concurrency: 100, maxQueue: 100 })
-  for (let i = 0; i < 10; i++) budget.throttled()
-  t.equal(budget.stats().callsPerSecond, 20, 'ten answers of one burst: one halving')
-  budget.throttled(300)
+/** A clock the test moves by hand: rate arithmetic without timers. */
+function manualClock (): { now: () => number, advance: (ms: number) => void } {
+  let at = 0
+  return { now: () => at, advance: ms => { at += ms } }
+}
+
+const throttle = (): StoreError => throttledError('test store: rate exceeded')
+
+t.test('throttling: one decrease per round of calls, never below half or what the store accepted, then additive recovery after a calm second', async t => {
+  const clock = manualClock()
+  const budget = new CallBudget({ callsPerSecond: 40, burst: 40, concurrency: 100, maxQueue: 100 }, clock.now)
+  budget.throttled(clock.now())
+  t.equal(budget.stats().callsPerSecond, 20, 'nothing accepted yet: halved')
+  clock.advance(5)
+  for (let i = 0; i < 10; i++) budget.throttled(-1)
+  t.equal(budget.stats().callsPerSecond, 20, 'answers to calls sent before the decrease: no further decrease')
+  budget.throttled(clock.now())
+  t.equal(budget.stats().callsPerSecond, 10, 'a call sent after the decrease was throttled too: halved again')
+  t.equal(budget.stats().throttled, 12)
+  clock.advance(1000)
+  t.equal(budget.stats().callsPerSecond, 10, 'one calm second: no change yet')
+  clock.advance(2000)
+  t.equal(budget.stats().callsPerSecond, 18, 'then a tenth of the configured rate per calm second')
+  clock.advance(60_000)
+  t.equal(budget.stats().callsPerSecond, 40, 'never above what is configured')
+
+  const accepting = new CallBudget({ callsPerSecond: 100, burst: 100, concurrency: 100, maxQueue: 100 }, clock.now)
+  await Promise.all(Array.from({ length: 60 }, async () => await accepting.run(AbortSignal.timeout(1000), async () => {})))
+  accepting.throttled(clock.now())
+  t.equal(accepting.stats().callsPerSecond, 54, 'the store accepted 60 calls in the last second: 90% of that, not half')
+  accepting.throttled(clock.now())
+  t.equal(accepting.stats().callsPerSecond, 54 * 0.9, 'throttled again at that rate: at least a tenth less')
+  clock.advance(1001)
+  accepting.throttled(clock.now())
+  t.equal(accepting.stats().callsPerSecond, 54 * 0.9 / 2, 'the accepted calls are older than a second: halved')
+})
+
+t.test('a throttled call waits for a slot under the shrunk budget and is retried: the caller gets the answer', async t => {
+  const budget = new CallBudget({ callsPerSecond: 20, burst: 1, concurrency: 10, maxQueue: 10 })
+  let attempts = 0
+  const retries: number[] = []
   const started = performance.now()
-  await budget.run(AbortSignal.timeout(5000), async () => {})
-  t.ok(performance.now() - started >= 250, `waited for Retry-After (${(performance.now() - started).toFixed(0)} ms)`)
-  t.equal(budget.stats().throttled, 11)
-  await sleep(2500)
-  const recovered = budget.stats().callsPerSecond
-  t.ok(recovered > 10 && recovered <= 40, `recovering: ${recovered.toFixed(1)}/s 2.5 s later (additive, 4/s per calm second)`)
+  const answer = await budget.run(AbortSignal.timeout(5000), async () => {
+    if (++attempts === 1) throw throttle()
+    return 'ok'
+  }, 'request', { timeoutMs: 5000, onRetry: n => retries.push(n) })
+  t.equal(answer, 'ok')
+  t.equal(attempts, 2)
+  t.same(retries, [1])
+  t.ok(performance.now() - started >= 80, `the retry waited for a token at the halved rate (${(performance.now() - started).toFixed(0)} ms)`)
+  t.match(budget.stats(), { throttled: 1, retried: 1, calls: 2, callsPerSecond: 10 })
+})
+
+t.test('a throttled call whose retry cannot start within its timeout fails at once, as throttled, with a Retry-After hint', async t => {
+  const budget = new CallBudget({ callsPerSecond: 20, burst: 5, concurrency: 10, maxQueue: 10 })
+  let attempts = 0
+  const started = performance.now()
+  const err = await budget.run(AbortSignal.timeout(5000), async () => {
+    attempts++
+    throw throttledError('test store: rate exceeded', 3000)
+  }, 'request', { timeoutMs: 1000 }).catch((e: StoreError) => e)
+  t.ok(performance.now() - started < 200, 'not held until the timeout')
+  t.equal(attempts, 1, 'Retry-After 3 s is beyond the 1 s timeout: no retry')
+  t.match(err, { code: 'NFSS_STORE_UNAVAILABLE', throttled: { retryAfterMs: 3000 } })
+  t.ok(err.retryAfterMs !== undefined && err.retryAfterMs >= 2900, `retryAfterMs ${String(err.retryAfterMs)}`)
+  t.match(budget.stats(), { throttled: 1, retried: 0 })
+})
+
+t.test('a call waits at most half its timeout; one predicted to wait longer is refused at once with when a slot is expected, and never starts', async t => {
+  const budget = new CallBudget({ callsPerSecond: 10, burst: 1, concurrency: 10, maxQueue: 100 })
+  const ran: number[] = []
+  const calls = Array.from({ length: 5 }, async (_, i) => await budget.run(AbortSignal.timeout(5000), async () => { ran.push(i) }, 'request', { timeoutMs: 500 }).then(() => undefined, (e: StoreError) => e))
+  const started = performance.now()
+  const refused = await Promise.race([calls[3], calls[4]])
+  t.ok(performance.now() - started < 100, 'refused without waiting')
+  t.match(refused, { code: 'NFSS_STORE_UNAVAILABLE', message: /call budget: a slot is \d+ ms away, beyond the wait the call timeout allows/ })
+  t.ok((refused?.retryAfterMs ?? 0) >= 250, `Retry-After hint ${String(refused?.retryAfterMs)} ms`)
+  const outcomes = await Promise.all(calls)
+  t.same(ran.sort(), [0, 1, 2], 'the first three start within 250 ms (half the timeout) at 10/s after a burst of 1')
+  t.equal(outcomes.filter(o => o !== undefined).length, 2)
+  t.equal(budget.stats().refused, 2)
+})
+
+t.test('a waiter whose slot comes later than predicted (the rate shrank) is refused at half its timeout, never started late', async t => {
+  const budget = new CallBudget({ callsPerSecond: 10, burst: 1, concurrency: 10, maxQueue: 100 })
+  let ran = 0
+  await budget.run(AbortSignal.timeout(1000), async () => { ran++ })
+  const late = budget.run(AbortSignal.timeout(5000), async () => { ran++ }, 'request', { timeoutMs: 400 }).then(() => undefined, (e: StoreError) => e)
+  budget.throttled(performance.now()) // 5/s now: the next token is 200 ms away, then the waiter is past its 200 ms
+  budget.throttled(performance.now() + 1) // 2.5/s: 400 ms away
+  const started = performance.now()
+  const err = await late
+  const ms = performance.now() - started
+  t.match(err, { code: 'NFSS_STORE_UNAVAILABLE', message: /call budget: no slot within the wait the call timeout allows/ })
+  t.ok(ms < 390, `refused after ${ms.toFixed(0)} ms, before the 400 ms timeout`)
+  t.equal(ran, 1, 'never started')
+})
+
+t.test('callsPerRead: a read takes that many tokens (an SSM read is two API calls)', async t => {
+  const budget = new CallBudget({ callsPerSecond: 20, burst: 4, concurrency: 10, maxQueue: 100, callsPerRead: 2 })
+  const started: number[] = []
+  const t0 = performance.now()
+  await Promise.all(Array.from({ length: 6 }, async () => await budget.run(AbortSignal.timeout(10_000), async () => { started.push(performance.now() - t0) })))
+  t.equal(started.filter(ms => ms < 50).length, 2, 'a burst of 4 calls is 2 reads')
+  const last = Math.max(...started)
+  t.ok(last >= 330, `4 more reads at 20 calls/s = 10 reads/s: the last after ${last.toFixed(0)} ms`)
+  t.ok(last < 1500, 'but not much later')
+})
+
+t.test('retries of throttled calls go before requests already waiting', async t => {
+  const budget = new CallBudget({ callsPerSecond: 5, burst: 1, concurrency: 10, maxQueue: 10 })
+  const order: string[] = []
+  let first = true
+  const throttledOnce = budget.run(AbortSignal.timeout(5000), async () => {
+    if (first) { first = false; await sleep(30); throw throttle() }
+    order.push('retry')
+  }, 'request', { timeoutMs: 5000 })
+  const waiting = budget.run(AbortSignal.timeout(5000), async () => { order.push('request') }, 'request', { timeoutMs: 5000 })
+  await Promise.all([throttledOnce, waiting])
+  t.same(order, ['retry', 'request'])
+})
+
+t.test('callStore: a throttled read is retried within its timeout; one that cannot be retried in time says so', async t => {
+  let reads = 0
+  const backend = {
+    name: 'b',
+    type: 'test',
+    locate: () => 'x',
+    async read (): Promise<ReadResult> {
+      if (++reads === 1) throw throttle()
+      return { found: true, entries: [{ type: 'ENV', key: 'A', value: '1' }], invalid: [] }
+    },
+    async ready () {},
+    async close () {}
+  } satisfies Backend
+  const budget = new CallBudget({ callsPerSecond: 20, burst: 2, concurrency: 10, maxQueue: 10 })
+  t.match(await callStore(backend, 'x', 2000, budget), { found: true, entries: [{ key: 'A' }] })
+  t.equal(reads, 2)
+
+  const slow = new CallBudget({ callsPerSecond: 1, burst: 1, concurrency: 10, maxQueue: 10 })
+  const always = { ...backend, async read (): Promise<ReadResult> { throw throttle() } }
+  const err = await callStore(always, 'x', 300, slow).then(() => undefined, (e: StoreError) => e)
+  t.match(err, { code: 'NFSS_STORE_UNAVAILABLE', message: /rate exceeded/, throttled: {} })
+  t.ok((err?.retryAfterMs ?? 0) > 300, 'with a Retry-After hint beyond the timeout')
+})
+
+t.test('through the service: a store that throttles above its quota; every workload start is answered in full, no 503', async t => {
+  const { startTestService } = await import('./helpers/service.js')
+  const { DEFAULT_TEMPLATES } = await import('../src/core/locator.js')
+  const { Type } = await import('@sinclair/typebox')
+  // A quota of 30 calls/s (burst 5) behind a budget configured at 100/s: the budget must learn it.
+  let tokens = 5
+  let refilledAt = performance.now()
+  let throttledAnswers = 0
+  const definition: BackendDefinition = {
+    type: 'quota',
+    options: Type.Object({}),
+    locators: { defaults: DEFAULT_TEMPLATES },
+    create: (config, { locate }) => ({
+      name: config.name,
+      type: 'quota',
+      locate,
+      async read (locator): Promise<ReadResult> {
+        const now = performance.now()
+        tokens = Math.min(5, tokens + (now - refilledAt) / 1000 * 30)
+        refilledAt = now
+        if (tokens < 1) { throttledAnswers++; throw throttle() }
+        tokens--
+        return { found: true, entries: [{ type: 'ENV', key: 'AT', value: locator }], invalid: [] }
+      },
+      async ready () {},
+      async close () {}
+    })
+  }
+  const svc = await startTestService({ backends: [{ name: 'q', type: 'quota', budget: { callsPerSecond: 100, burst: 20 } }] }, { definitions: [definition] })
+  t.teardown(svc.close)
+  const identities = Array.from({ length: 20 }, (_, i) => ({ projectId: `quota${i}`, nfObjectId: 'api', nfObjectType: 'service' }))
+  const answers = await Promise.all(identities.map(async id => { const res = await svc.fetchAs(id); return { id, status: res.status, body: await res.text() } }))
+  t.same([...new Set(answers.map(a => a.status))], [200], 'no throttled answer reached a caller')
+  t.ok(answers.every(a => a.body.includes(`northflank/${a.id.projectId}/api`)), 'each with its object layer')
+  t.ok(throttledAnswers > 0, `the store throttled ${throttledAnswers} calls`)
+  const metrics = await (await fetch(new URL('metrics', svc.service.opsUrl))).text()
+  t.match(metrics, /nf_secret_source_budget_retried_total\{backend="q"\} [1-9]/)
+  t.match(metrics, /nf_secret_source_budget_throttled_total\{backend="q"\} [1-9]/)
 })
 
 t.test('through the service: a burst of cold identities waits for the budget and is answered in full, never with an empty layer', async t => {

@@ -208,13 +208,16 @@ export function createSsmBackend (config: Parameters<BackendDefinition<SsmOption
   }
 }
 
+// SSM allows about 40 calls/s per account and region (standard throughput), shared by
+// GetParameter(s), GetParametersByPath and every other client of the account. The budget counts
+// API calls: a read is two GetParametersByPath walks (more with pages or file tags, which the
+// headroom covers), so 30 calls/s is 15 reads/s and leaves a quarter of the quota to others.
+const ssmBudget = { callsPerSecond: 30, burst: 20, callsPerRead: 2, concurrency: 4, maxQueue: 2000 }
+
 export const ssmDefinition: BackendDefinition<SsmOptions> = {
   type: 'aws-ssm',
   options,
-  // SSM allows about 40 calls/s per account and region, shared by GetParameter(s) and
-  // GetParametersByPath and by every other client of the account. A budget slot is one layer
-  // read, which is two GetParametersByPath walks (more with pages): 10 reads/s is about half.
-  budget: { callsPerSecond: 10, burst: 10, concurrency: 4, maxQueue: 2000 },
+  budget: ssmBudget,
   locators: { defaults: SSM_DEFAULT_TEMPLATES, check: ssmTemplateProblem },
   create: (config, context) => createSsmBackend(config, context)
 }

@@ -26,6 +26,11 @@ export class StoreError extends Error {
   readonly code: string
   /** Set when the store throttled the call; Retry-After when it said. */
   throttled?: { retryAfterMs?: number }
+  /**
+   * When trying again may succeed, ms: the store's Retry-After, or when the call budget expects a
+   * slot. A hint for the caller's Retry-After; absent when nothing is known.
+   */
+  retryAfterMs?: number
   /** Set by the resolver: which read failed. */
   backend?: string
   layer?: string
@@ -50,6 +55,7 @@ export function storeError (kind: StoreErrorKind, detail: string): StoreError {
 export function throttledError (detail: string, retryAfterMs?: number): StoreError {
   const err = new StoreError('unavailable', detail)
   err.throttled = { ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }
+  if (retryAfterMs !== undefined) err.retryAfterMs = retryAfterMs
   return err
 }
 
