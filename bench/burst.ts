@@ -457,7 +457,7 @@ ${storeRows.join('\n')}
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${callerRows.join('\n')}
 
-503 causes come from the service's "store read failed" log line of each 503 (joined to its audit line by request id): *store throttle* is the store's throttling answer itself (ThrottlingException after the SDK's retries, or HTTP 429); *budget wait* is the call budget refusing a call that could not start within the call timeout (predicted at once, or still waiting at it), never a store answer; *budget wait, retrying a store throttle* is a throttled call whose retry found no slot in time; *store timeout* is no answer within the call timeout (for SSM, the SDK's own backoff after throttling counts here). Load average when the run ended: ${loadavg().map(l => l.toFixed(2)).join(', ')}. Check: ${consistency.join('; ')}.
+503 causes come from the service's "store read failed" log line of each 503 (joined to its audit line by request id): *store throttle* is the store's throttling answer itself (ThrottlingException after the SDK's retries, or HTTP 429); *budget wait* is the call budget refusing a call that could not start within the wait its timeout allows (half of it; predicted at once, or still waiting then), never a store answer; *budget wait, retrying a store throttle* is a throttled call whose retry found no slot in time; *store timeout* is no answer within the call timeout (for SSM, the SDK's own backoff after throttling counts here). Load average when the run ended: ${loadavg().map(l => l.toFixed(2)).join(', ')}. Check: ${consistency.join('; ')}.
 `
 writeSection('burst', report)
 process.stdout.write(report)
