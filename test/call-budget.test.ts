@@ -285,5 +285,6 @@ t.test('through the service: a call that cannot start before its timeout is a 50
   const res = await svc.fetchAs({ projectId: 'slow', nfObjectId: 'api', nfObjectType: 'service' })
   t.equal(res.status, 503, 'three layers, one call per second, 0.3 s to start: unavailable')
   t.match(await res.json(), { code: 'NFSS_STORE_UNAVAILABLE' })
+  t.match(res.headers.get('retry-after'), /^[1-9][0-9]*$/, 'Retry-After: when the budget expects a slot (whole seconds, at least 1)')
   t.equal(store.totalCalls(), 1, 'only the call the budget allowed reached the store')
 })

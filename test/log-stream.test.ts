@@ -4,26 +4,27 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setImmediate as nextTurn } from 'node:timers/promises'
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { logDestination } from '../src/log-stream.js'
 import { packageRoot } from '../src/package-root.js'
 
-t.test('the lines of one turn reach sonic-boom as one write, in order; the next turn is another write', async t => {
+t.test('the lines of one batch reach sonic-boom as one write, in order; a later batch is another write', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'nfss-log-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'out.log')
-  const stream = logDestination(file)
+  const stream = logDestination(file, 30)
   const writes: string[] = []
   const write = stream.sonic.write.bind(stream.sonic)
   stream.sonic.write = (data: string) => { writes.push(data); return write(data) }
   for (let i = 0; i < 100; i++) stream.write(`line ${i}\n`)
-  t.equal(writes.length, 0, 'nothing is written during the turn')
   await nextTurn()
-  t.equal(writes.length, 1, '100 lines of one turn: one write')
+  t.equal(writes.length, 0, 'nothing is handed over before the batch time')
+  await sleep(60)
+  t.equal(writes.length, 1, '100 lines of one batch: one write')
   stream.write('next turn\n')
-  await nextTurn()
-  t.equal(writes.length, 2, 'a later turn: another write')
+  await sleep(60)
+  t.equal(writes.length, 2, 'a later batch: another write')
   const expected = [...Array.from({ length: 100 }, (_, i) => `line ${i}`), 'next turn']
   t.same(await linesOnceWritten(file, expected.length), expected, 'every line, whole and in order')
 })
@@ -37,7 +38,7 @@ async function linesOnceWritten (file: string, count: number): Promise<string[]>
   }
 }
 
-t.test('flush and flushSync hand over what is pending in the current turn', async t => {
+t.test('flush and flushSync hand over what is pending at once', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'nfss-log-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'out.log')

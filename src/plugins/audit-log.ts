@@ -10,14 +10,7 @@ import type { Logger } from 'pino'
 import { createLogger } from '../logger.js'
 import { logDestination } from '../log-stream.js'
 import type { Metrics } from '../metrics.js'
-import type { ReadReport } from '../resolver.js'
-
-export interface AuditAnswer {
-  env: string[]
-  files: string[]
-  skipped: number
-  reads: readonly ReadReport[]
-}
+import { auditWriter, type AuditAnswer } from '../audit-line.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -75,36 +68,25 @@ async function auditLog (app: FastifyInstance, { audit, metrics }: AuditLogOptio
   const writer = audit ?? (app.log as Logger).child({}, { level: app.log.level === 'silent' ? 'silent' : 'info' })
   app.decorateRequest('auditAnswer', null)
   app.decorateRequest('auditNote', null)
+  const write = auditWriter(writer, 'secret request')
   app.addHook('onResponse', (request, reply, done) => {
     metrics?.request(reply.statusCode, reply.elapsedTime / 1000)
-    const answer = request.auditAnswer
     // Claims are present only once the signature verified; an unverified token's claims are not shown.
     const claims = request.claims
     const peer = request.socket.remoteAddress
-    writer.info({
-      reqId: request.id,
-      audit: {
-        status: reply.statusCode,
-        latencyMs: Math.round(reply.elapsedTime * 100) / 100,
-        // The client as server.trustProxy resolves it; the TCP peer too when that is a proxy.
-        client: request.ip,
-        peer: peer === request.ip ? undefined : peer,
-        identity: request.identity ?? undefined,
-        iat: claims === null ? undefined : timeClaim(claims.iat),
-        exp: claims === null ? undefined : timeClaim(claims.exp),
-        note: request.auditNote ?? undefined,
-        ...(answer === null
-          ? {}
-          : {
-              envCount: answer.env.length,
-              fileCount: answer.files.length,
-              env: answer.env,
-              files: answer.files,
-              skipped: answer.skipped,
-              layers: answer.reads.map(r => `${r.layer}:${r.backend}:${r.found ? r.entries : 'none'}:${r.cache}`)
-            })
-      }
-    }, 'secret request')
+    const client = request.ip
+    write(request.id, {
+      status: reply.statusCode,
+      latencyMs: Math.round(reply.elapsedTime * 100) / 100,
+      // The client as server.trustProxy resolves it; the TCP peer too when that is a proxy.
+      client,
+      peer: peer === client ? undefined : peer,
+      identity: request.identity ?? undefined,
+      iat: claims === null ? undefined : timeClaim(claims.iat),
+      exp: claims === null ? undefined : timeClaim(claims.exp),
+      note: request.auditNote ?? undefined,
+      answer: request.auditAnswer
+    })
     done()
   })
 }

@@ -32,6 +32,8 @@ async function errorHandler (app: FastifyInstance): Promise<void> {
     if (isStoreError(err)) {
       request.log.error({ backend: err.backend, layer: err.layer, locator: err.locator, code: err.code, detail: err.message }, 'store read failed')
       request.auditNote = `${err.code} ${err.backend ?? ''}/${err.layer ?? ''}`
+      // The call budget (or the store's own Retry-After) knows when a slot is expected.
+      if (err.retryAfterMs !== undefined) void reply.header('retry-after', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))))
       return await reply.code(STORE_ERROR_STATUS).send({ error: 'Service Unavailable', code: err.code, message: `backend "${err.backend ?? '?'}" could not read layer "${err.layer ?? '?'}"` })
     }
     if (err.code === 'NFSS_INVALID_ENTRIES' || err.code === 'NFSS_DEADLINE_EXCEEDED') {
