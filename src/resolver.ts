@@ -69,8 +69,9 @@ export interface Resolver {
   /**
    * Rejects with a store error (503) or DeadlineExceeded; never resolves with part of the layers.
    * With a trace (tracing on, src/tracing.ts), each layer read is a span of its own.
+   * When every layer is a cache hit the resolution is returned as is: no promise, no microtask.
    */
-  resolve: (identity: Identity, deadlineMs: number, trace?: RequestTrace) => Promise<Resolution>
+  resolve: (identity: Identity, deadlineMs: number, trace?: RequestTrace) => Resolution | Promise<Resolution>
 }
 
 /** Merges and serialises the reads of one request (in plan order). */
@@ -136,7 +137,7 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
   // "first seen" is one WeakSet lookup per layer (held only as long as the result is).
   const seen = new WeakSet<ReadResult>()
   return {
-    async resolve (identity, deadlineMs, trace) {
+    resolve (identity, deadlineMs, trace) {
       const key = `${identity.projectId}\0${identity.nfObjectId}\0${identity.nfObjectType}`
       let known = memo.get(key)
       if (known === undefined) {
@@ -163,28 +164,33 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
         if (r instanceof Promise) pending = true
         reads[i] = r
       }
-      const settled = pending ? await withDeadline(Promise.all(reads), deadlineMs) : reads as StoreRead[]
-      if (sameAsLast(known, settled)) return { answer: known.answer as Answer, reads: known.reports as ReadReport[], invalidFirstSeen: NONE_FIRST_SEEN }
-      const results = settled.map(r => r.result)
-      if (known.answer === undefined || !sameReads(known.results, results)) {
-        known.answer = buildAnswer(plan, results)
-        known.results = results
-      }
-      const reports: ReadReport[] = plan.map((p, i) => {
-        const { result, cache } = settled[i] as StoreRead
-        return { layer: p.layer, backend: p.backend.name, locator: p.locator, found: result.found, entries: result.found ? result.entries.length : 0, cache }
-      })
-      known.reports = reports
-      const invalidFirstSeen: Answer['invalid'] = []
-      plan.forEach((p, i) => {
-        const result = results[i] as ReadResult
-        if (!result.found || result.invalid.length === 0 || seen.has(result)) return
-        seen.add(result)
-        const source: Source = { layer: p.layer, backend: p.backend.name, locator: p.locator }
-        for (const bad of result.invalid) invalidFirstSeen.push({ ...bad, source })
-      })
-      return { answer: known.answer, reads: reports, invalidFirstSeen }
+      const entry = known
+      return pending ? withDeadline(Promise.all(reads), deadlineMs).then(settled => resolution(entry, settled)) : resolution(entry, reads as StoreRead[])
     }
+  }
+
+  function resolution (known: Memo, settled: readonly StoreRead[]): Resolution {
+    const { plan } = known
+    if (sameAsLast(known, settled)) return { answer: known.answer as Answer, reads: known.reports as ReadReport[], invalidFirstSeen: NONE_FIRST_SEEN }
+    const results = settled.map(r => r.result)
+    if (known.answer === undefined || !sameReads(known.results, results)) {
+      known.answer = buildAnswer(plan, results)
+      known.results = results
+    }
+    const reports: ReadReport[] = plan.map((p, i) => {
+      const { result, cache } = settled[i] as StoreRead
+      return { layer: p.layer, backend: p.backend.name, locator: p.locator, found: result.found, entries: result.found ? result.entries.length : 0, cache }
+    })
+    known.reports = reports
+    const invalidFirstSeen: Answer['invalid'] = []
+    plan.forEach((p, i) => {
+      const result = results[i] as ReadResult
+      if (!result.found || result.invalid.length === 0 || seen.has(result)) return
+      seen.add(result)
+      const source: Source = { layer: p.layer, backend: p.backend.name, locator: p.locator }
+      for (const bad of result.invalid) invalidFirstSeen.push({ ...bad, source })
+    })
+    return { answer: known.answer, reads: reports, invalidFirstSeen }
   }
 }
 

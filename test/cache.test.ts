@@ -282,7 +282,7 @@ t.test('timeouts: a hanging store call times out per call (503); the request dea
   const backend = { name: 'stuck', type: 'stuck', locate: () => 'x', read: async () => await new Promise(() => {}), close: async () => {} } as unknown as Backend
   const resolver = createResolver(['global'], [backend], () => new Promise<never>(() => {}))
   const before = performance.now()
-  await t.rejects(resolver.resolve(api, 300), { code: 'NFSS_DEADLINE_EXCEEDED', statusCode: 503 })
+  await t.rejects(async () => await resolver.resolve(api, 300), { code: 'NFSS_DEADLINE_EXCEEDED', statusCode: 503 })
   t.ok(performance.now() - before < 1000, 'cut at the 0.3 s deadline')
 })
 
