@@ -333,7 +333,7 @@ export function createBudgets (configs: ReadonlyArray<{ name: string, type: stri
       concurrency: configured.concurrency ?? defaults?.concurrency ?? 16,
       maxQueue: configured.maxQueue ?? defaults?.maxQueue ?? 1000,
       // What one read costs is the store's, not the operator's: only the definition says it.
-      callsPerRead: (defaults as Partial<BudgetSettings> | undefined)?.callsPerRead ?? 1
+      callsPerRead: defaults?.callsPerRead ?? 1
     }))
   }
   return budgets

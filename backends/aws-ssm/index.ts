@@ -208,16 +208,14 @@ export function createSsmBackend (config: Parameters<BackendDefinition<SsmOption
   }
 }
 
-// SSM allows about 40 calls/s per account and region (standard throughput), shared by
-// GetParameter(s), GetParametersByPath and every other client of the account. The budget counts
-// API calls: a read is two GetParametersByPath walks (more with pages or file tags, which the
-// headroom covers), so 30 calls/s is 15 reads/s and leaves a quarter of the quota to others.
-const ssmBudget = { callsPerSecond: 30, burst: 20, callsPerRead: 2, concurrency: 4, maxQueue: 2000 }
-
 export const ssmDefinition: BackendDefinition<SsmOptions> = {
   type: 'aws-ssm',
   options,
-  budget: ssmBudget,
+  // SSM allows about 40 calls/s per account and region (standard throughput), shared by
+  // GetParameter(s), GetParametersByPath and every other client of the account. The budget counts
+  // API calls: a read is two GetParametersByPath walks (more with pages or file tags, which the
+  // headroom covers), so 30 calls/s is 15 reads/s and leaves a quarter of the quota to others.
+  budget: { callsPerSecond: 30, burst: 20, callsPerRead: 2, concurrency: 4, maxQueue: 2000 },
   locators: { defaults: SSM_DEFAULT_TEMPLATES, check: ssmTemplateProblem },
   create: (config, context) => createSsmBackend(config, context)
 }

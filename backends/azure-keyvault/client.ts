@@ -120,7 +120,7 @@ export function keyVaultStoreError (err: unknown, what: string): StoreError {
     return storeError(outage ? 'unavailable' : 'denied', `${detail}: no token from the credential`)
   }
   if (facts.status === 401 || facts.status === 403) return storeError('denied', detail)
-  if (facts.status === 429) return storeError('unavailable', `${detail}: throttled`)
+  if (facts.status === 429) return throttledError(`${detail}: throttled`, retryAfterMs(err))
   // Network errors (no status), 5xx, and anything unexpected.
   return storeError('unavailable', detail)
 }

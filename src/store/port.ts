@@ -89,7 +89,7 @@ export interface BackendDefinition<Options extends TObject = TObject> {
    * its published quota with headroom for other clients of the same account (src/call-budget.ts).
    * Absent: no budget (a local store).
    */
-  budget?: { callsPerSecond: number, burst: number, concurrency: number, maxQueue: number }
+  budget?: { callsPerSecond: number, burst: number, concurrency: number, maxQueue: number, /** API calls one read makes (tokens it takes); default 1 */ callsPerRead?: number }
   /** Builds the backend. Config has already been validated against `options`, templates proven. */
   create: (config: BackendBaseConfig & Static<Options>, context: BackendContext) => Backend | Promise<Backend>
 }
