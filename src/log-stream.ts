@@ -15,8 +15,9 @@ const undrained = new Set<BatchedLogStream>()
 /**
  * Lines are handed over at most this long after they were logged (0: at the end of the turn).
  * Measured with an audit line per request: handing them over once per turn left a sonic-boom
- * write (a libuv thread and its wake-ups) per turn, a tenth of a warm request's CPU time;
- * every 20 ms, that cost is gone (bench/results.md).
+ * write (a libuv thread and its wake-ups) per turn; a bare Fastify route that writes a small audit
+ * line went from 0.69 to 0.79 of the same route without it, in requests per CPU-second, when its
+ * lines were handed over every 20 ms instead.
  */
 export const BATCH_MS = 20
 /** Characters pending before they are handed over whatever the timer says. */
