@@ -9,14 +9,20 @@ import t from 'tap'
 import { logDestination } from '../src/log-stream.js'
 import { packageRoot } from '../src/package-root.js'
 
+/** What the stream hands to sonic-boom, one string per write, from now on. */
+function handedOver (stream: ReturnType<typeof logDestination>): string[] {
+  const writes: string[] = []
+  const write = stream.sonic.write.bind(stream.sonic)
+  stream.sonic.write = (data: string) => { writes.push(data); return write(data) }
+  return writes
+}
+
 t.test('the lines of one batch reach sonic-boom as one write, in order; a later batch is another write', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'nfss-log-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'out.log')
   const stream = logDestination(file, 30)
-  const writes: string[] = []
-  const write = stream.sonic.write.bind(stream.sonic)
-  stream.sonic.write = (data: string) => { writes.push(data); return write(data) }
+  const writes = handedOver(stream)
   for (let i = 0; i < 100; i++) stream.write(`line ${i}\n`)
   await nextTurn()
   t.equal(writes.length, 0, 'nothing is handed over before the batch time')
@@ -48,9 +54,7 @@ t.test('flush and flushSync hand over what is pending at once', async t => {
   stream.flushSync()
   t.equal(readFileSync(file, 'utf8'), 'a\n', 'flushSync: written before the turn ends')
   stream.write('b\n')
-  const writes: string[] = []
-  const write = stream.sonic.write.bind(stream.sonic)
-  stream.sonic.write = (data: string) => { writes.push(data); return write(data) }
+  const writes = handedOver(stream)
   stream.flush()
   t.same(writes, ['b\n'], 'flush: handed to sonic-boom before the turn ends')
   t.same(await linesOnceWritten(file, 2), ['a', 'b'])
