@@ -1,20 +1,15 @@
-// The audit line's JSON, built from parts. What is fixed per answer (entry names and counts) and
-// per set of reads (the layers) is serialised once and reused while the same objects come back
-// (the resolver hands out the very same arrays for a warm identity); per request only numbers and
+// The audit line's JSON, built from parts. What is fixed per answer and set of reads (entry names
+// and counts, the layers) is serialised once and reused while the same object comes back (the
+// resolver hands out the very same summary for a warm identity); per request only numbers and
 // short strings are added. pino still makes the line's head (level, time, bindings) and tail
 // (msg) as for any of its lines, and the line goes to the logger's own stream. Through pino's
 // generic object walk (JSON.stringify of the nested object, a string per layer) the audit line
 // was the largest cost of a warm request after the JWT check (bench/results.md).
 import { pino, type Logger } from 'pino'
 import type { Identity } from './core/identity.js'
-import type { ReadReport } from './resolver.js'
+import type { ReadReport, ResolutionSummary } from './resolver.js'
 
-export interface AuditAnswer {
-  env: readonly string[]
-  files: readonly string[]
-  skipped: number
-  reads: readonly ReadReport[]
-}
+export type AuditAnswer = ResolutionSummary
 
 export interface AuditRecord {
   status: number
@@ -56,12 +51,15 @@ function layerNames (reads: readonly ReadReport[]): string[] {
   return reads.map(r => `${r.layer}:${r.backend}:${r.found ? r.entries : 'none'}:${r.cache}`)
 }
 
-const namesJson = new WeakMap<readonly string[], string>()
-const layersJson = new WeakMap<readonly ReadReport[], string>()
+/** Per answer summary, its part of the line: one lookup per request. */
+const answerJson = new WeakMap<AuditAnswer, string>()
 
-function cachedJson<K extends object> (cache: WeakMap<K, string>, key: K, make: () => unknown): string {
-  let json = cache.get(key)
-  if (json === undefined) cache.set(key, json = JSON.stringify(make()))
+function cachedAnswerJson (a: AuditAnswer): string {
+  let json = answerJson.get(a)
+  if (json === undefined) {
+    json = `,"envCount":${a.env.length},"fileCount":${a.files.length},"env":${JSON.stringify(a.env)},"files":${JSON.stringify(a.files)},"skipped":${scalar(a.skipped)},"layers":${JSON.stringify(layerNames(a.reads))}`
+    answerJson.set(a, json)
+  }
   return json
 }
 
@@ -79,10 +77,7 @@ export function auditJson (r: AuditRecord): string {
   if (r.iat !== undefined) json += `,"iat":${scalar(r.iat)}`
   if (r.exp !== undefined) json += `,"exp":${scalar(r.exp)}`
   if (r.note !== undefined) json += `,"note":${JSON.stringify(r.note)}`
-  const a = r.answer
-  if (a !== null) {
-    json += `,"envCount":${a.env.length},"fileCount":${a.files.length},"env":${cachedJson(namesJson, a.env, () => a.env)},"files":${cachedJson(namesJson, a.files, () => a.files)},"skipped":${scalar(a.skipped)},"layers":${cachedJson(layersJson, a.reads, () => layerNames(a.reads))}`
-  }
+  if (r.answer !== null) json += cachedAnswerJson(r.answer)
   return `${json}}`
 }
 

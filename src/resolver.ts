@@ -15,6 +15,14 @@ export type CacheStatus = 'off' | 'hit' | 'miss' | 'coalesced' | 'stale'
 export interface StoreRead {
   result: ReadResult
   cache: CacheStatus
+  /**
+   * A cache hit: true while a read of its locator would answer this very object (still cached,
+   * fresh, not due for refresh-ahead), so the next request for the same identity may take it
+   * without asking the reader.
+   */
+  reusable?: () => boolean
+  /** Counts a read that took this hit without asking the reader, as the reader counts its reads. */
+  reused?: () => void
 }
 
 /**
@@ -45,10 +53,20 @@ export interface Answer {
   json: string
 }
 
+/** What an answer was made of, without a value: its entry names, the invalid entries skipped, the reads. */
+export interface ResolutionSummary {
+  env: readonly string[]
+  files: readonly string[]
+  skipped: number
+  reads: readonly ReadReport[]
+}
+
 export interface Resolution {
   answer: Answer
   /** This request's reads: which layers were found and which came from the cache. */
   reads: readonly ReadReport[]
+  /** The same object while the answer and the reads are the same (the audit line caches by it). */
+  summary: ResolutionSummary
   /**
    * The invalid entries of store reads this request is the first to see (a new store read, not a
    * cache hit, a coalesced share or a stale copy): what to log and count, once per store read.
@@ -102,10 +120,21 @@ interface Memo {
   answer?: Answer
   /** The reports of the last request, reused while every read and cache status is the same. */
   reports?: ReadReport[]
+  /** The last request's resolution, without its first-seen invalid entries: shared while the reads are the same. */
+  resolution?: Resolution
+  /** The last request's reads, when every one was a reusable cache hit. */
+  hits?: readonly StoreRead[]
 }
 
 /** No invalid entry to log: shared, never written to. */
 const NONE_FIRST_SEEN: Answer['invalid'] = Object.freeze([]) as unknown as Answer['invalid']
+
+/** Every read is a cache hit that can be taken again (checked first, then counted: a read is counted once). */
+function reuseAll (hits: readonly StoreRead[]): boolean {
+  for (let i = 0; i < hits.length; i++) if ((hits[i] as StoreRead).reusable?.() !== true) return false
+  for (let i = 0; i < hits.length; i++) (hits[i] as StoreRead).reused?.()
+  return true
+}
 
 /** The reads of one request are those of the last one: the very same cached objects and statuses. */
 function sameAsLast (known: Memo, settled: readonly StoreRead[]): boolean {
@@ -129,7 +158,9 @@ function annotatedError (err: unknown, p: PlannedRead): StoreError {
  * layer read is the very same cached object, so a warm request neither plans, merges nor
  * serialises again; any new store read is a new object, so a changed layer builds a new answer.
  * The read reports are reused the same way (with the same cache statuses too), so a warm
- * request allocates next to nothing here: it is the path every workload start takes.
+ * request allocates next to nothing here: it is the path every workload start takes. When every
+ * read of the last request was a cache hit that is still current (StoreRead.reusable), the
+ * last resolution is the answer without asking the reader again: one lookup per warm request.
  */
 export function createResolver (layers: readonly string[], backends: readonly Backend[], read: StoreReader, memoEntries = 10_000): Resolver {
   const memo = new LRUCache<string, Memo>({ max: memoEntries })
@@ -144,6 +175,8 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
         known = { plan: planReads(layers, backends, identity) }
         memo.set(key, known)
       }
+      // With tracing on, every layer read is a span of its own: no shortcut.
+      if (known.hits !== undefined && trace === undefined && reuseAll(known.hits)) return known.resolution as Resolution
       const { plan } = known
       const reads: Array<StoreRead | Promise<StoreRead>> = new Array(plan.length)
       let pending = false
@@ -171,7 +204,8 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
 
   function resolution (known: Memo, settled: readonly StoreRead[]): Resolution {
     const { plan } = known
-    if (sameAsLast(known, settled)) return { answer: known.answer as Answer, reads: known.reports as ReadReport[], invalidFirstSeen: NONE_FIRST_SEEN }
+    known.hits = settled.every(r => r.reusable !== undefined) ? settled : undefined
+    if (known.resolution !== undefined && sameAsLast(known, settled)) return known.resolution
     const results = settled.map(r => r.result)
     if (known.answer === undefined || !sameReads(known.results, results)) {
       known.answer = buildAnswer(plan, results)
@@ -182,6 +216,8 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
       return { layer: p.layer, backend: p.backend.name, locator: p.locator, found: result.found, entries: result.found ? result.entries.length : 0, cache }
     })
     known.reports = reports
+    const { answer } = known
+    known.resolution = { answer, reads: reports, invalidFirstSeen: NONE_FIRST_SEEN, summary: { env: answer.env, files: answer.files, skipped: answer.invalid.length, reads: reports } }
     const invalidFirstSeen: Answer['invalid'] = []
     plan.forEach((p, i) => {
       const result = results[i] as ReadResult
@@ -190,7 +226,7 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
       const source: Source = { layer: p.layer, backend: p.backend.name, locator: p.locator }
       for (const bad of result.invalid) invalidFirstSeen.push({ ...bad, source })
     })
-    return { answer: known.answer, reads: reports, invalidFirstSeen }
+    return invalidFirstSeen.length === 0 ? known.resolution : { ...known.resolution, invalidFirstSeen }
   }
 }
 

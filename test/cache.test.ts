@@ -2,8 +2,8 @@
 // through the running service over HTTP.
 import t from 'tap'
 import type { Backend } from '../src/store/port.js'
-import { LocatorCache } from '../src/cache.js'
-import { createResolver } from '../src/resolver.js'
+import { cachedReader, LocatorCache, type CacheHit } from '../src/cache.js'
+import { createResolver, type Resolution } from '../src/resolver.js'
 import { callStore } from '../src/store-call.js'
 import { countingDefinition, countingStore } from './helpers/counting-backend.js'
 import { capturingLogger, silentLogger } from './helpers/logger.js'
@@ -313,4 +313,85 @@ t.test('refresh-ahead: a hot entry read in the last seconds of its ttl is refres
   t.match(await cache.read('hot'), { cache: 'hit', result: { entries: [{ value: '2' }] } }, 'the hot layer never expired into a synchronous miss')
   t.match(await cache.read('cold'), { cache: 'miss' }, 'the cold one, not read in its window, expired as before')
   t.equal(store.calls.get('hot'), 2)
+})
+
+t.test('reuse: a warm identity takes its last cache hits without asking the reader, each still counted as a hit; a refresh, an expiry or an eviction makes it ask again', async t => {
+  const store = countingStore()
+  const backend = countingBackend(store)
+  let now = 1_000_000
+  const layers = ['global', 'project', 'object']
+  for (const layer of layers) store.documents.set(backend.locate(layer, api) as string, { [layer.toUpperCase()]: '1' })
+  const counted: string[] = []
+  const { read } = cachedReader([{ backend, cache: { ttl: 30, staleIfError: 600, maxEntries: 100, errorTtl: 5, refreshAheadSeconds: 5 } }],
+    async (b, locator) => await callStore(b, locator, 1000), { onRead: (_backend, outcome) => { counted.push(outcome) } }, () => now)
+  let asked = 0
+  const resolver = createResolver(layers, [backend], (b, locator) => { asked++; return read(b, locator) })
+
+  const first = await resolver.resolve(api, 1000)
+  t.same(first.reads.map(r => r.cache), ['miss', 'miss', 'miss'])
+  const second = resolver.resolve(api, 1000)
+  t.notOk(second instanceof Promise, 'all hits: answered synchronously')
+  t.equal(asked, 6, 'the second request asked the reader per layer (the first one\'s reads were misses)')
+  const third = resolver.resolve(api, 1000)
+  t.equal(asked, 6, 'the third took the second one\'s hits: no reader call')
+  t.equal(third, second, 'the very same resolution')
+  t.same(counted, ['miss', 'miss', 'miss', 'hit', 'hit', 'hit', 'hit', 'hit', 'hit'], 'reused hits are counted like any cache hit')
+  t.same((third as Resolution).summary.env, ['GLOBAL', 'OBJECT', 'PROJECT'])
+
+  now += 26_000 // inside the last 5 s of the 30 s ttl: due for refresh-ahead
+  for (const layer of layers) store.documents.set(backend.locate(layer, api) as string, { [layer.toUpperCase()]: '2' })
+  const due = resolver.resolve(api, 1000)
+  t.equal(asked, 9, 'an entry due for refresh-ahead is read through the cache again, so the refresh starts')
+  t.same((due as Resolution).answer.entries.map(e => e.entry.type === 'ENV' ? e.entry.value : ''), ['1', '1', '1'], 'the cached copy answers meanwhile')
+  const deadline = Date.now() + 2000
+  while (store.totalCalls() < 6 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 5))
+  await new Promise(resolve => setTimeout(resolve, 20))
+  t.equal(store.totalCalls(), 6, 'one background refresh per layer')
+  const refreshed = resolver.resolve(api, 1000) as Resolution
+  t.equal(asked, 12, 'the refreshed entries replaced the old hits: asked again')
+  t.same(refreshed.answer.entries.map(e => e.entry.type === 'ENV' ? e.entry.value : ''), ['2', '2', '2'], 'the new values, never the old hits')
+  resolver.resolve(api, 1000)
+  t.equal(asked, 12, 'and reused from then on')
+
+  now += 31_000 // expired, nobody refreshed it in time
+  const expired = resolver.resolve(api, 1000)
+  t.ok(expired instanceof Promise, 'an expired entry is a miss')
+  t.equal(asked, 15)
+})
+
+t.test('reuse: a hit is no longer reusable once its entry is replaced, evicted or its refresh failed; the LRU still sees reused entries', async t => {
+  const store = countingStore()
+  const backend = countingBackend(store)
+  let now = 1_000_000
+  const cache = new LocatorCache(backend, { ttl: 30, staleIfError: 600, maxEntries: 2, errorTtl: 5, refreshAheadSeconds: 5 },
+    async (b, locator) => await callStore(b, locator, 1000), () => now)
+  for (const l of ['a', 'b', 'c']) store.documents.set(l, { A: l })
+  await cache.read('a')
+  await cache.read('b')
+  const a = cache.freshHit('a') as CacheHit
+  const b = cache.freshHit('b') as CacheHit
+  t.ok(a.reusable() && b.reusable(), 'fresh, cached, not due for refresh')
+  now += 2_000
+  t.ok(a.reusable(), 'a reused two seconds later: the LRU hears of it')
+  await cache.read('c') // over maxEntries: the least recently used goes, b (a was reused after b was read)
+  t.notOk(b.reusable(), 'evicted: b is no longer what a read answers')
+  t.ok(a.reusable(), 'a stays: reuse kept it recent')
+  t.equal(cache.freshHit('a'), a, 'the cache still answers a with the same hit')
+
+  now += 24_000 // a is 26 s old: due for refresh-ahead, so it must go through the cache
+  t.notOk(a.reusable(), 'due for refresh-ahead')
+  store.failWith = 'unavailable'
+  t.equal(cache.freshHit('a'), a, 'the refresh starts, the cached copy answers')
+  const deadline = Date.now() + 2000
+  while ((store.calls.get('a') ?? 0) < 2 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 5))
+  await new Promise(resolve => setTimeout(resolve, 20))
+  store.failWith = undefined
+  now -= 20_000 // even were the clock to step back, a failed refresh retires the hit
+  t.notOk(a.reusable(), 'the refresh failed: the cache decides what to serve')
+
+  const c = cache.freshHit('c') as CacheHit
+  now += 40_000
+  await cache.read('c') // expired: a new store read replaces the entry
+  t.notOk(c.reusable(), 'replaced by a newer read')
+  t.ok((cache.freshHit('c') as CacheHit).reusable(), 'the newer read is')
 })

@@ -17,13 +17,13 @@ export interface SecretsRouteOptions {
 
 async function secretsRoute (app: FastifyInstance, options: SecretsRouteOptions): Promise<void> {
   const outcome = options.strict ? 'invalid entry refused the answer (strict)' : 'invalid entry skipped'
-  const answer = (request: FastifyRequest, reply: FastifyReply, { answer, reads, invalidFirstSeen }: Resolution): void => {
+  const answer = (request: FastifyRequest, reply: FastifyReply, { answer, summary, invalidFirstSeen }: Resolution): void => {
     // Once per store read (a cache hit repeats nothing); the audit line counts them on every request.
     for (const { source, ...entry } of invalidFirstSeen) {
       request.log.warn({ backend: source.backend, layer: source.layer, locator: source.locator, key: entry.key, reason: entry.reason }, outcome)
       options.onInvalidEntry?.(source.backend, source.layer, entry)
     }
-    request.auditAnswer = { env: answer.env, files: answer.files, skipped: answer.invalid.length, reads }
+    request.auditAnswer = summary
     // Never part of the secrets: in strict mode an invalid entry fails the whole answer.
     if (options.strict && answer.invalid.length > 0) throw new InvalidEntries(answer.invalid.length)
     // answer.json is {"secrets": [...]} serialised once per distinct answer.
