@@ -12,8 +12,9 @@
 //   background (the call budget's lowest priority), so identities that start often never wait
 //   on the store and hot layers do not expire into synchronous misses; an entry nobody reads
 //   expires as before
-// - reuse: a hit may be taken again without a lookup while it is fresh, still cached and not yet
-//   due for refresh-ahead (CacheHit.reusable); the LRU then sees its reads at most once a second
+// - reuse: an identity's last hits may be taken again without a lookup while they are fresh and
+//   not yet due for refresh-ahead; about once a second the resolver asks whether the cache still
+//   holds them (CacheHit.reusable), and the LRU hears of them then
 // lru-cache bounds the entries; the rest is here because lru-cache's fetch() does not tell
 // coalesced callers that they got a stale copy, nor why.
 import { LRUCache } from 'lru-cache'
@@ -42,10 +43,11 @@ const RECENCY_MS = 1000
 
 /**
  * The answer to every cache hit on one store read: one object per store read, not one per hit.
- * A request that got it last time asks reusable() instead of looking its locator up again: each
- * lookup into a table the rest of the request has pushed out of the CPU caches cost about a
- * microsecond in the warm-path benchmark (a layer read took 10 µs inside the service, 1 µs in a
- * loop), so a warm request costs one lookup, its identity's, not one per layer.
+ * The resolver keeps the hits of an identity's last request and takes them again until
+ * reusableUntil, asking reusable() about once a second, instead of looking each locator up on
+ * every request: each lookup into a table the rest of the request has pushed out of the CPU
+ * caches cost about a microsecond in the warm-path benchmark (a layer read took 10 µs inside
+ * the service, 1 µs in a loop).
  */
 export class CacheHit implements StoreRead {
   readonly cache = 'hit' as const
@@ -54,7 +56,9 @@ export class CacheHit implements StoreRead {
   /** When the LRU last saw this read. */
   touchedAt: number
 
-  constructor (readonly result: ReadResult, fetchedAt: number, reusableUntil: number, private readonly owner: LocatorCache, private readonly locator: string) {
+  constructor (readonly result: ReadResult, fetchedAt: number, reusableUntil: number, private readonly owner: LocatorCache, private readonly locator: string,
+    /** Counts a read that took this hit without a lookup, as any cache hit is counted (shared by the cache's hits). */
+    readonly countReuse: () => void) {
     this.touchedAt = fetchedAt
     this.reusableUntil = reusableUntil
   }
@@ -62,11 +66,6 @@ export class CacheHit implements StoreRead {
   /** Still what a read of its locator would answer: cached, fresh, not due for refresh-ahead. */
   reusable (): boolean {
     return this.owner.stillServes(this, this.locator)
-  }
-
-  /** Counts a read that took this hit without a lookup, as any cache read is counted. */
-  reused (): void {
-    this.owner.countHit()
   }
 }
 
@@ -128,9 +127,7 @@ export class LocatorCache {
     return true
   }
 
-  countHit (): void {
-    this.events.onRead?.(this.backend.name, 'hit')
-  }
+  readonly #countHit = (): void => { this.events.onRead?.(this.backend.name, 'hit') }
 
   /** The refresh-ahead window: at most the last fifth of the ttl (a short ttl must not turn every hit into a store call). */
   #aheadMs (): number {
@@ -208,7 +205,7 @@ export class LocatorCache {
     const flight = (async () => await this.call(this.backend, locator, priority))().then(
       result => {
         const fetchedAt = this.now()
-        const hit = new CacheHit(result, fetchedAt, fetchedAt + this.settings.ttl * 1000 - this.#aheadMs(), this, locator)
+        const hit = new CacheHit(result, fetchedAt, fetchedAt + this.settings.ttl * 1000 - this.#aheadMs(), this, locator, this.#countHit)
         const stored: Stored = { result, fetchedAt, hit }
         this.#entries.set(locator, stored)
         this.#failures.delete(locator)

@@ -16,13 +16,14 @@ export interface StoreRead {
   result: ReadResult
   cache: CacheStatus
   /**
-   * A cache hit: true while a read of its locator would answer this very object (still cached,
-   * fresh, not due for refresh-ahead), so the next request for the same identity may take it
-   * without asking the reader.
+   * A cache hit the next requests for the same identity may take without asking the reader: it
+   * stays fresh and not due for refresh-ahead until reusableUntil (ms, the reader's clock), and
+   * reusable() says whether the reader still holds it.
    */
+  reusableUntil?: number
   reusable?: () => boolean
-  /** Counts a read that took this hit without asking the reader, as the reader counts its reads. */
-  reused?: () => void
+  /** Counts a read that took a hit without asking the reader, as the reader counts its reads (one function per reader, shared by its hits). */
+  countReuse?: () => void
 }
 
 /**
@@ -123,16 +124,50 @@ interface Memo {
   /** The last request's resolution, without its first-seen invalid entries: shared while the reads are the same. */
   resolution?: Resolution
   /** The last request's reads, when every one was a reusable cache hit. */
-  hits?: readonly StoreRead[]
+  reuse?: Reuse
+}
+
+/** How often a reused set of hits is checked against the reader (a hit may have been evicted; the LRU hears of them). */
+const RECHECK_MS = 1000
+
+interface Reuse {
+  hits: readonly StoreRead[]
+  counters: ReadonlyArray<() => void>
+  /** The earliest reusableUntil of the hits. */
+  until: number
+  checkedAt: number
+}
+
+function reuseOf (settled: readonly StoreRead[], now: number): Reuse | undefined {
+  let until = Infinity
+  const counters: Array<() => void> = []
+  for (const r of settled) {
+    if (r.reusableUntil === undefined || r.reusable === undefined || r.countReuse === undefined) return undefined
+    until = Math.min(until, r.reusableUntil)
+    counters.push(r.countReuse)
+  }
+  return { hits: settled, counters, until, checkedAt: now }
 }
 
 /** No invalid entry to log: shared, never written to. */
 const NONE_FIRST_SEEN: Answer['invalid'] = Object.freeze([]) as unknown as Answer['invalid']
 
-/** Every read is a cache hit that can be taken again (checked first, then counted: a read is counted once). */
-function reuseAll (hits: readonly StoreRead[]): boolean {
-  for (let i = 0; i < hits.length; i++) if ((hits[i] as StoreRead).reusable?.() !== true) return false
-  for (let i = 0; i < hits.length; i++) (hits[i] as StoreRead).reused?.()
+/**
+ * The last request's hits can answer this one: none is due for refresh-ahead, and at the last
+ * check (at most RECHECK_MS ago) the reader still held every one. Between checks a warm request
+ * touches none of its hits, only its identity's memo: on the benchmark machine each object a
+ * request touches that the rest of the request pushed out of the CPU caches costs about a
+ * microsecond. An entry evicted meanwhile (eviction bounds memory; the copy is still fresh)
+ * answers its identity until the next check.
+ */
+function reused (reuse: Reuse, now: number): boolean {
+  if (now >= reuse.until) return false
+  if (now - reuse.checkedAt >= RECHECK_MS) {
+    for (let i = 0; i < reuse.hits.length; i++) if ((reuse.hits[i] as StoreRead).reusable?.() !== true) return false
+    reuse.checkedAt = now
+  }
+  // Counted like the reads they stand for, once each.
+  for (let i = 0; i < reuse.counters.length; i++) (reuse.counters[i] as () => void)()
   return true
 }
 
@@ -161,8 +196,9 @@ function annotatedError (err: unknown, p: PlannedRead): StoreError {
  * request allocates next to nothing here: it is the path every workload start takes. When every
  * read of the last request was a cache hit that is still current (StoreRead.reusable), the
  * last resolution is the answer without asking the reader again: one lookup per warm request.
+ * `now` is the reader's clock (reusableUntil is in its time).
  */
-export function createResolver (layers: readonly string[], backends: readonly Backend[], read: StoreReader, memoEntries = 10_000): Resolver {
+export function createResolver (layers: readonly string[], backends: readonly Backend[], read: StoreReader, memoEntries = 10_000, now: () => number = Date.now): Resolver {
   const memo = new LRUCache<string, Memo>({ max: memoEntries })
   // Every read result is a new object per store read and the very same object while cached, so
   // "first seen" is one WeakSet lookup per layer (held only as long as the result is).
@@ -176,7 +212,7 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
         memo.set(key, known)
       }
       // With tracing on, every layer read is a span of its own: no shortcut.
-      if (known.hits !== undefined && trace === undefined && reuseAll(known.hits)) return known.resolution as Resolution
+      if (known.reuse !== undefined && trace === undefined && reused(known.reuse, now())) return known.resolution as Resolution
       const { plan } = known
       const reads: Array<StoreRead | Promise<StoreRead>> = new Array(plan.length)
       let pending = false
@@ -204,7 +240,7 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
 
   function resolution (known: Memo, settled: readonly StoreRead[]): Resolution {
     const { plan } = known
-    known.hits = settled.every(r => r.reusable !== undefined) ? settled : undefined
+    known.reuse = reuseOf(settled, now())
     if (known.resolution !== undefined && sameAsLast(known, settled)) return known.resolution
     const results = settled.map(r => r.result)
     if (known.answer === undefined || !sameReads(known.results, results)) {

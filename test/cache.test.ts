@@ -325,7 +325,7 @@ t.test('reuse: a warm identity takes its last cache hits without asking the read
   const { read } = cachedReader([{ backend, cache: { ttl: 30, staleIfError: 600, maxEntries: 100, errorTtl: 5, refreshAheadSeconds: 5 } }],
     async (b, locator) => await callStore(b, locator, 1000), { onRead: (_backend, outcome) => { counted.push(outcome) } }, () => now)
   let asked = 0
-  const resolver = createResolver(layers, [backend], (b, locator) => { asked++; return read(b, locator) })
+  const resolver = createResolver(layers, [backend], (b, locator) => { asked++; return read(b, locator) }, 100, () => now)
 
   const first = await resolver.resolve(api, 1000)
   t.same(first.reads.map(r => r.cache), ['miss', 'miss', 'miss'])
@@ -357,6 +357,36 @@ t.test('reuse: a warm identity takes its last cache hits without asking the read
   const expired = resolver.resolve(api, 1000)
   t.ok(expired instanceof Promise, 'an expired entry is a miss')
   t.equal(asked, 15)
+})
+
+t.test('reuse: about once a second the reused hits are checked against the cache; an evicted entry is read again after that check', async t => {
+  const store = countingStore()
+  const backend = countingBackend(store)
+  let now = 1_000_000
+  const layers = ['global', 'project', 'object']
+  for (const layer of layers) store.documents.set(backend.locate(layer, api) as string, { [layer.toUpperCase()]: '1' })
+  store.documents.set('other', { OTHER: '1' })
+  const { read } = cachedReader([{ backend, cache: { ttl: 30, staleIfError: 600, maxEntries: 3, errorTtl: 5, refreshAheadSeconds: 5 } }],
+    async (b, locator) => await callStore(b, locator, 1000), {}, () => now)
+  let asked = 0
+  const resolver = createResolver(layers, [backend], (b, locator) => { asked++; return read(b, locator) }, 100, () => now)
+  await resolver.resolve(api, 1000)
+  resolver.resolve(api, 1000)
+  t.equal(asked, 6)
+  now += 1_500
+  resolver.resolve(api, 1000) // the check: all held; the LRU hears of them
+  t.equal(asked, 6, 'still held: reused')
+  now += 500
+  await read(backend, 'other') // a fourth locator in a cache of three: one of the identity's entries is evicted
+  t.equal(store.totalCalls(), 4)
+  t.notOk(resolver.resolve(api, 1000) instanceof Promise, 'until the next check the evicted copy (still fresh) answers')
+  t.equal(asked, 6)
+  now += 1_000
+  const afterCheck = resolver.resolve(api, 1000)
+  t.ok(afterCheck instanceof Promise, 'the check sees the eviction: the layer is read from the store again')
+  await afterCheck
+  t.equal(asked, 9)
+  t.equal(store.totalCalls(), 5, 'one store call: the evicted layer')
 })
 
 t.test('reuse: a hit is no longer reusable once its entry is replaced, evicted or its refresh failed; the LRU still sees reused entries', async t => {
