@@ -51,16 +51,16 @@ function layerNames (reads: readonly ReadReport[]): string[] {
   return reads.map(r => `${r.layer}:${r.backend}:${r.found ? r.entries : 'none'}:${r.cache}`)
 }
 
-/** Per answer summary, its part of the line: one lookup per request. */
-const answerJson = new WeakMap<AuditAnswer, string>()
+/**
+ * Per answer summary, its part of the line, kept on the summary itself under a symbol of this
+ * module (a WeakMap would cost a lookup per request; the resolver hands out the same summary
+ * while the answer and its reads are the same, and drops it with them).
+ */
+const ANSWER_JSON = Symbol('nfss.audit.answerJson')
 
 function cachedAnswerJson (a: AuditAnswer): string {
-  let json = answerJson.get(a)
-  if (json === undefined) {
-    json = `,"envCount":${a.env.length},"fileCount":${a.files.length},"env":${JSON.stringify(a.env)},"files":${JSON.stringify(a.files)},"skipped":${scalar(a.skipped)},"layers":${JSON.stringify(layerNames(a.reads))}`
-    answerJson.set(a, json)
-  }
-  return json
+  const holder = a as AuditAnswer & { [ANSWER_JSON]?: string }
+  return holder[ANSWER_JSON] ??= `,"envCount":${a.env.length},"fileCount":${a.files.length},"env":${JSON.stringify(a.env)},"files":${JSON.stringify(a.files)},"skipped":${scalar(a.skipped)},"layers":${JSON.stringify(layerNames(a.reads))}`
 }
 
 /** A number or a string as JSON.stringify writes it (non-finite numbers are null there). */

@@ -123,30 +123,34 @@ interface Memo {
   reports?: ReadReport[]
   /** The last request's resolution, without its first-seen invalid entries: shared while the reads are the same. */
   resolution?: Resolution
-  /** The last request's reads, when every one was a reusable cache hit. */
-  reuse?: Reuse
-}
-
-/** How often a reused set of hits is checked against the reader (a hit may have been evicted; the LRU hears of them). */
-const RECHECK_MS = 1000
-
-interface Reuse {
+  // The last request's reads and what reuse needs of them, on the memo itself (not an object of
+  // their own: one object fewer to fetch per warm request).
+  /** Until then the last request's hits may answer (the earliest reusableUntil); 0: they cannot. */
+  reuseUntil: number
+  reuseCheckedAt: number
   hits: readonly StoreRead[]
   counters: ReadonlyArray<() => void>
-  /** The earliest reusableUntil of the hits. */
-  until: number
-  checkedAt: number
 }
 
-function reuseOf (settled: readonly StoreRead[], now: number): Reuse | undefined {
+/** How often reused hits are checked against the reader (a hit may have been evicted; the LRU hears of them). */
+const RECHECK_MS = 1000
+
+/** Keeps this request's reads for reuse when every one is a reusable cache hit. */
+function keepForReuse (known: Memo, settled: readonly StoreRead[], now: number): void {
   let until = Infinity
   const counters: Array<() => void> = []
   for (const r of settled) {
-    if (r.reusableUntil === undefined || r.reusable === undefined || r.countReuse === undefined) return undefined
+    if (r.reusableUntil === undefined || r.reusable === undefined || r.countReuse === undefined) {
+      known.reuseUntil = 0
+      return
+    }
     until = Math.min(until, r.reusableUntil)
     counters.push(r.countReuse)
   }
-  return { hits: settled, counters, until, checkedAt: now }
+  known.reuseUntil = until
+  known.reuseCheckedAt = now
+  known.hits = settled
+  known.counters = counters
 }
 
 /** No invalid entry to log: shared, never written to. */
@@ -160,14 +164,14 @@ const NONE_FIRST_SEEN: Answer['invalid'] = Object.freeze([]) as unknown as Answe
  * microsecond. An entry evicted meanwhile (eviction bounds memory; the copy is still fresh)
  * answers its identity until the next check.
  */
-function reused (reuse: Reuse, now: number): boolean {
-  if (now >= reuse.until) return false
-  if (now - reuse.checkedAt >= RECHECK_MS) {
-    for (let i = 0; i < reuse.hits.length; i++) if ((reuse.hits[i] as StoreRead).reusable?.() !== true) return false
-    reuse.checkedAt = now
+function reused (known: Memo, now: number): boolean {
+  if (now >= known.reuseUntil) return false
+  if (now - known.reuseCheckedAt >= RECHECK_MS) {
+    for (let i = 0; i < known.hits.length; i++) if ((known.hits[i] as StoreRead).reusable?.() !== true) return false
+    known.reuseCheckedAt = now
   }
   // Counted like the reads they stand for, once each.
-  for (let i = 0; i < reuse.counters.length; i++) (reuse.counters[i] as () => void)()
+  for (let i = 0; i < known.counters.length; i++) (known.counters[i] as () => void)()
   return true
 }
 
@@ -208,11 +212,11 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
       const key = `${identity.projectId}\0${identity.nfObjectId}\0${identity.nfObjectType}`
       let known = memo.get(key)
       if (known === undefined) {
-        known = { plan: planReads(layers, backends, identity) }
+        known = { plan: planReads(layers, backends, identity), reuseUntil: 0, reuseCheckedAt: 0, hits: [], counters: [] }
         memo.set(key, known)
       }
       // With tracing on, every layer read is a span of its own: no shortcut.
-      if (known.reuse !== undefined && trace === undefined && reused(known.reuse, now())) return known.resolution as Resolution
+      if (trace === undefined && reused(known, now())) return known.resolution as Resolution
       const { plan } = known
       const reads: Array<StoreRead | Promise<StoreRead>> = new Array(plan.length)
       let pending = false
@@ -240,7 +244,7 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
 
   function resolution (known: Memo, settled: readonly StoreRead[]): Resolution {
     const { plan } = known
-    known.reuse = reuseOf(settled, now())
+    keepForReuse(known, settled, now())
     if (known.resolution !== undefined && sameAsLast(known, settled)) return known.resolution
     const results = settled.map(r => r.result)
     if (known.answer === undefined || !sameReads(known.results, results)) {
