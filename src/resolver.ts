@@ -117,6 +117,8 @@ export function buildAnswer (plan: readonly PlannedRead[], results: readonly Rea
 
 interface Memo {
   plan: PlannedRead[]
+  /** When the memo's LRU last heard of this identity. */
+  seenAt: number
   results?: readonly ReadResult[]
   answer?: Answer
   /** The reports of the last request, reused while every read and cache status is the same. */
@@ -132,7 +134,7 @@ interface Memo {
   counters: ReadonlyArray<() => void>
 }
 
-/** How often reused hits are checked against the reader (a hit may have been evicted; the LRU hears of them). */
+/** How often reused hits are checked against the reader (a hit may have been evicted; the LRU hears of them), and the memo's LRU of a warm identity. */
 const RECHECK_MS = 1000
 
 /** Keeps this request's reads for reuse when every one is a reusable cache hit. */
@@ -210,13 +212,19 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
   return {
     resolve (identity, deadlineMs, trace) {
       const key = `${identity.projectId}\0${identity.nfObjectId}\0${identity.nfObjectType}`
-      let known = memo.get(key)
+      const t = now()
+      // peek, not get: get also moves the entry in the LRU's lists, cache lines a warm request
+      // would otherwise fetch every time; the LRU hears of an identity about once a second.
+      let known = memo.peek(key)
       if (known === undefined) {
-        known = { plan: planReads(layers, backends, identity), reuseUntil: 0, reuseCheckedAt: 0, hits: [], counters: [] }
+        known = { plan: planReads(layers, backends, identity), seenAt: t, reuseUntil: 0, reuseCheckedAt: 0, hits: [], counters: [] }
         memo.set(key, known)
+      } else if (t - known.seenAt >= RECHECK_MS) {
+        memo.get(key)
+        known.seenAt = t
       }
       // With tracing on, every layer read is a span of its own: no shortcut.
-      if (trace === undefined && reused(known, now())) return known.resolution as Resolution
+      if (trace === undefined && reused(known, t)) return known.resolution as Resolution
       const { plan } = known
       const reads: Array<StoreRead | Promise<StoreRead>> = new Array(plan.length)
       let pending = false
