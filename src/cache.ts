@@ -46,7 +46,7 @@ const RECENCY_MS = 1000
  * The resolver keeps the hits of an identity's last request and takes them again until
  * reusableUntil, asking reusable() about once a second, instead of looking each locator up on
  * every request: each lookup into a table the rest of the request has pushed out of the CPU
- * caches cost about a microsecond in the warm-path benchmark (a layer read took 10 µs inside
+ * caches cost about a microsecond in the warm-path benchmark (resolving an identity took 10 µs in
  * the service, 1 µs in a loop).
  */
 export class CacheHit implements StoreRead {
