@@ -16,6 +16,7 @@ import secretsRoute from './plugins/secrets-route.js'
 import verifyJwt from './plugins/verify-jwt.js'
 import type { Metrics } from './metrics.js'
 import type { SecretSet } from './secret-rotation.js'
+import { lazyRequestLogger } from './request-logger.js'
 import { createResolver, type StoreReader } from './resolver.js'
 import { activeTracing, type Tracing } from './tracing.js'
 
@@ -43,6 +44,7 @@ export async function buildApp ({ config, backends, logger, audit, read, metrics
     ...(transport as { http: http.ServerOptions }),
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }), // the audit line replaces Fastify's request logs
+    childLoggerFactory: lazyRequestLogger,                  // request.log made on first use: a warm answer logs nothing through it
     return503OnClosing: true,
     trustProxy: trustProxyOption(config.server.trustProxy), // request.ip: the client behind the proxies trusted here
     bodyLimit: 1024 // GET only: nobody needs to send us a body
