@@ -1,5 +1,5 @@
-// The audit line's JSON, built from parts. What is fixed per answer and set of reads (entry names
-// and counts, the layers) is serialised once and reused while the same object comes back (the
+// The audit line's JSON, built from parts. What is fixed per answer and set of reads (the
+// identity, entry names and counts, the layers) is serialised once and reused while the same object comes back (the
 // resolver hands out the very same summary for a warm identity); per request only numbers and
 // short strings are added. pino still makes the line's head (level, time, bindings) and tail
 // (msg) as for any of its lines, and the line goes to the logger's own stream. Through pino's
@@ -30,10 +30,11 @@ export function auditObject (r: AuditRecord): Record<string, unknown> {
     latencyMs: r.latencyMs,
     client: r.client,
     peer: r.peer,
-    identity: r.identity,
     iat: r.iat,
     exp: r.exp,
     note: r.note,
+    // Next to the answer: for a warm identity the two are one cached part of the line.
+    identity: r.identity,
     ...(r.answer === null
       ? {}
       : {
@@ -52,15 +53,31 @@ function layerNames (reads: readonly ReadReport[]): string[] {
 }
 
 /**
- * Per answer summary, its part of the line, kept on the summary itself under a symbol of this
- * module (a WeakMap would cost a lookup per request; the resolver hands out the same summary
- * while the answer and its reads are the same, and drops it with them).
+ * Per answer summary, its part of the line (with the identity it is for), kept on the summary
+ * itself under a symbol of this module (a WeakMap would cost a lookup per request; the resolver
+ * hands out the same summary while the answer and its reads are the same, and drops it with them).
  */
 const ANSWER_JSON = Symbol('nfss.audit.answerJson')
 
-function cachedAnswerJson (a: AuditAnswer): string {
+function identityJson (id: Identity): string {
+  return `,"identity":{"projectId":${JSON.stringify(id.projectId)},"nfObjectId":${JSON.stringify(id.nfObjectId)},"nfObjectType":${JSON.stringify(id.nfObjectType)}}`
+}
+
+function answerJson (a: AuditAnswer): string {
+  return `,"envCount":${a.env.length},"fileCount":${a.files.length},"env":${JSON.stringify(a.env)},"files":${JSON.stringify(a.files)},"skipped":${scalar(a.skipped)},"layers":${JSON.stringify(layerNames(a.reads))}`
+}
+
+function sameIdentity (a: Identity, b: Identity): boolean {
+  return a.projectId === b.projectId && a.nfObjectId === b.nfObjectId && a.nfObjectType === b.nfObjectType
+}
+
+/** The identity and answer parts: cached on the summary when the request's identity is the summary's (always, from the resolver). */
+function identityAndAnswerJson (id: Identity | undefined, a: AuditAnswer | null): string {
+  if (a === null) return id === undefined ? '' : identityJson(id)
+  if (id === undefined) return answerJson(a)
+  if (!sameIdentity(id, a.identity)) return identityJson(id) + answerJson(a)
   const holder = a as AuditAnswer & { [ANSWER_JSON]?: string }
-  return holder[ANSWER_JSON] ??= `,"envCount":${a.env.length},"fileCount":${a.files.length},"env":${JSON.stringify(a.env)},"files":${JSON.stringify(a.files)},"skipped":${scalar(a.skipped)},"layers":${JSON.stringify(layerNames(a.reads))}`
+  return holder[ANSWER_JSON] ??= identityJson(a.identity) + answerJson(a)
 }
 
 /** A number or a string as JSON.stringify writes it (non-finite numbers are null there). */
@@ -72,12 +89,10 @@ function scalar (value: number | string): string {
 export function auditJson (r: AuditRecord): string {
   let json = `{"status":${scalar(r.status)},"latencyMs":${scalar(r.latencyMs)},"client":${JSON.stringify(r.client)}`
   if (r.peer !== undefined) json += `,"peer":${JSON.stringify(r.peer)}`
-  const id = r.identity
-  if (id !== undefined) json += `,"identity":{"projectId":${JSON.stringify(id.projectId)},"nfObjectId":${JSON.stringify(id.nfObjectId)},"nfObjectType":${JSON.stringify(id.nfObjectType)}}`
   if (r.iat !== undefined) json += `,"iat":${scalar(r.iat)}`
   if (r.exp !== undefined) json += `,"exp":${scalar(r.exp)}`
   if (r.note !== undefined) json += `,"note":${JSON.stringify(r.note)}`
-  if (r.answer !== null) json += cachedAnswerJson(r.answer)
+  json += identityAndAnswerJson(r.identity, r.answer)
   return `${json}}`
 }
 

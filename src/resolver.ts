@@ -56,6 +56,8 @@ export interface Answer {
 
 /** What an answer was made of, without a value: its entry names, the invalid entries skipped, the reads. */
 export interface ResolutionSummary {
+  /** The identity the answer is for (the audit line serialises it with the answer, once). */
+  identity: Identity
   env: readonly string[]
   files: readonly string[]
   skipped: number
@@ -116,6 +118,7 @@ export function buildAnswer (plan: readonly PlannedRead[], results: readonly Rea
 }
 
 interface Memo {
+  identity: Identity
   plan: PlannedRead[]
   /** When the memo's LRU last heard of this identity. */
   seenAt: number
@@ -217,7 +220,7 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
       // would otherwise fetch every time; the LRU hears of an identity about once a second.
       let known = memo.peek(key)
       if (known === undefined) {
-        known = { plan: planReads(layers, backends, identity), seenAt: t, reuseUntil: 0, reuseCheckedAt: 0, hits: [], counters: [] }
+        known = { identity, plan: planReads(layers, backends, identity), seenAt: t, reuseUntil: 0, reuseCheckedAt: 0, hits: [], counters: [] }
         memo.set(key, known)
       } else if (t - known.seenAt >= RECHECK_MS) {
         memo.get(key)
@@ -265,7 +268,7 @@ export function createResolver (layers: readonly string[], backends: readonly Ba
     })
     known.reports = reports
     const { answer } = known
-    known.resolution = { answer, reads: reports, invalidFirstSeen: NONE_FIRST_SEEN, summary: { env: answer.env, files: answer.files, skipped: answer.invalid.length, reads: reports } }
+    known.resolution = { answer, reads: reports, invalidFirstSeen: NONE_FIRST_SEEN, summary: { identity: known.identity, env: answer.env, files: answer.files, skipped: answer.invalid.length, reads: reports } }
     const invalidFirstSeen: Answer['invalid'] = []
     plan.forEach((p, i) => {
       const result = results[i] as ReadResult

@@ -9,17 +9,21 @@ import { capturingLogger } from './helpers/logger.js'
 const text = fc.string({ unit: 'binary', maxLength: 12 })
 const scalar = fc.oneof(fc.integer(), fc.double(), text)
 const report = fc.record({ layer: text, backend: text, locator: text, found: fc.boolean(), entries: fc.nat(), cache: fc.constantFrom('off', 'hit', 'miss', 'coalesced', 'stale' as const) })
+const identity = fc.record({ projectId: text, nfObjectId: text, nfObjectType: text })
+const answer = fc.record({ identity, env: fc.array(text, { maxLength: 4 }), files: fc.array(text, { maxLength: 4 }), skipped: fc.nat(), reads: fc.array(report, { maxLength: 4 }) })
 const record: fc.Arbitrary<AuditRecord> = fc.record({
   status: fc.integer({ min: 100, max: 599 }),
   latencyMs: fc.double({ min: 0, max: 1e5, noNaN: true }),
   client: text,
   peer: fc.option(text, { nil: undefined }),
-  identity: fc.option(fc.record({ projectId: text, nfObjectId: text, nfObjectType: text }), { nil: undefined }),
+  identity: fc.option(identity, { nil: undefined }),
   iat: fc.option(scalar, { nil: undefined }),
   exp: fc.option(scalar, { nil: undefined }),
   note: fc.option(text, { nil: undefined }),
-  answer: fc.option(fc.record({ env: fc.array(text, { maxLength: 4 }), files: fc.array(text, { maxLength: 4 }), skipped: fc.nat(), reads: fc.array(report, { maxLength: 4 }) }), { nil: null })
-})
+  answer: fc.option(answer, { nil: null }),
+  // Mostly the answer's own identity (as the resolver gives it), an equal copy, or another one.
+  same: fc.constantFrom('same', 'copy', 'other')
+}).map(({ same, ...r }) => r.answer === null || same === 'other' ? r : { ...r, identity: same === 'same' ? r.answer.identity : { ...r.answer.identity } })
 
 t.test('auditJson is JSON.stringify of the plain audit object, for any record (escapes, non-finite numbers, absent fields)', async t => {
   fc.assert(fc.property(record, r => auditJson(r) === JSON.stringify(auditObject(r))), { numRuns: 2000 })
@@ -28,10 +32,14 @@ t.test('auditJson is JSON.stringify of the plain audit object, for any record (e
 
 t.test('the cached parts follow the objects: a new answer or new reads give their own names', async t => {
   const reads = [{ layer: 'global', backend: 'files', locator: 'x', found: true, entries: 1, cache: 'hit' as const }]
-  const base: AuditRecord = { status: 200, latencyMs: 1, client: '::1', peer: undefined, identity: undefined, iat: undefined, exp: undefined, note: undefined, answer: { env: ['A'], files: [], skipped: 0, reads } }
+  const id = { projectId: 'p', nfObjectId: 'o', nfObjectType: 'service' }
+  const base: AuditRecord = { status: 200, latencyMs: 1, client: '::1', peer: undefined, identity: id, iat: undefined, exp: undefined, note: undefined, answer: { identity: id, env: ['A'], files: [], skipped: 0, reads } }
   t.equal(auditJson(base), JSON.stringify(auditObject(base)))
-  const changed: AuditRecord = { ...base, answer: { env: ['B'], files: ['/f'], skipped: 1, reads: [{ ...reads[0]!, cache: 'miss' }] } }
+  const changed: AuditRecord = { ...base, answer: { identity: id, env: ['B'], files: ['/f'], skipped: 1, reads: [{ ...reads[0]!, cache: 'miss' }] } }
   t.equal(auditJson(changed), JSON.stringify(auditObject(changed)), 'not the first answer\'s cached names')
+  const otherIdentity: AuditRecord = { ...base, identity: { ...id, nfObjectId: 'other' } }
+  t.equal(auditJson(otherIdentity), JSON.stringify(auditObject(otherIdentity)), 'the request\'s identity, not the one cached with the answer')
+  t.equal(auditJson(base), JSON.stringify(auditObject(base)), 'and the cached part is still the answer\'s own')
 })
 
 const withoutTime = (line: string): unknown => { const { time: _time, ...rest } = JSON.parse(line) as Record<string, unknown>; return rest }
