@@ -315,77 +315,78 @@ t.test('refresh-ahead: a hot entry read in the last seconds of its ttl is refres
   t.equal(store.calls.get('hot'), 2)
 })
 
-t.test('reuse: a warm identity takes its last cache hits without asking the reader, each still counted as a hit; a refresh, an expiry or an eviction makes it ask again', async t => {
+/**
+ * One identity's three layers in a counting store, behind a cache (30 s ttl, refresh-ahead in the
+ * last 5 s) of `maxEntries` on a fake clock, and a resolver over it that counts its reader calls.
+ */
+function warmIdentity (maxEntries: number) {
   const store = countingStore()
   const backend = countingBackend(store)
-  let now = 1_000_000
+  const clock = { now: 1_000_000 }
   const layers = ['global', 'project', 'object']
   for (const layer of layers) store.documents.set(backend.locate(layer, api) as string, { [layer.toUpperCase()]: '1' })
   const counted: string[] = []
-  const { read } = cachedReader([{ backend, cache: { ttl: 30, staleIfError: 600, maxEntries: 100, errorTtl: 5, refreshAheadSeconds: 5 } }],
-    async (b, locator) => await callStore(b, locator, 1000), { onRead: (_backend, outcome) => { counted.push(outcome) } }, () => now)
-  let asked = 0
-  const resolver = createResolver(layers, [backend], (b, locator) => { asked++; return read(b, locator) }, 100, () => now)
+  const { read } = cachedReader([{ backend, cache: { ttl: 30, staleIfError: 600, maxEntries, errorTtl: 5, refreshAheadSeconds: 5 } }],
+    async (b, locator) => await callStore(b, locator, 1000), { onRead: (_backend, outcome) => { counted.push(outcome) } }, () => clock.now)
+  let calls = 0
+  const resolver = createResolver(layers, [backend], (b, locator) => { calls++; return read(b, locator) }, 100, () => clock.now)
+  return { store, backend, layers, read, resolver, clock, counted, asked: () => calls }
+}
+
+t.test('reuse: a warm identity takes its last cache hits without asking the reader, each still counted as a hit; a refresh, an expiry or an eviction makes it ask again', async t => {
+  const { store, backend, layers, resolver, clock, asked, counted } = warmIdentity(100)
 
   const first = await resolver.resolve(api, 1000)
   t.same(first.reads.map(r => r.cache), ['miss', 'miss', 'miss'])
   const second = resolver.resolve(api, 1000)
   t.notOk(second instanceof Promise, 'all hits: answered synchronously')
-  t.equal(asked, 6, 'the second request asked the reader per layer (the first one\'s reads were misses)')
+  t.equal(asked(), 6, 'the second request asked the reader per layer (the first one\'s reads were misses)')
   const third = resolver.resolve(api, 1000)
-  t.equal(asked, 6, 'the third took the second one\'s hits: no reader call')
+  t.equal(asked(), 6, 'the third took the second one\'s hits: no reader call')
   t.equal(third, second, 'the very same resolution')
   t.same(counted, ['miss', 'miss', 'miss', 'hit', 'hit', 'hit', 'hit', 'hit', 'hit'], 'reused hits are counted like any cache hit')
   t.same((third as Resolution).summary.env, ['GLOBAL', 'OBJECT', 'PROJECT'])
 
-  now += 26_000 // inside the last 5 s of the 30 s ttl: due for refresh-ahead
+  clock.now += 26_000 // inside the last 5 s of the 30 s ttl: due for refresh-ahead
   for (const layer of layers) store.documents.set(backend.locate(layer, api) as string, { [layer.toUpperCase()]: '2' })
   const due = resolver.resolve(api, 1000)
-  t.equal(asked, 9, 'an entry due for refresh-ahead is read through the cache again, so the refresh starts')
+  t.equal(asked(), 9, 'an entry due for refresh-ahead is read through the cache again, so the refresh starts')
   t.same((due as Resolution).answer.entries.map(e => e.entry.type === 'ENV' ? e.entry.value : ''), ['1', '1', '1'], 'the cached copy answers meanwhile')
   const deadline = Date.now() + 2000
   while (store.totalCalls() < 6 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 5))
   await new Promise(resolve => setTimeout(resolve, 20))
   t.equal(store.totalCalls(), 6, 'one background refresh per layer')
   const refreshed = resolver.resolve(api, 1000) as Resolution
-  t.equal(asked, 12, 'the refreshed entries replaced the old hits: asked again')
+  t.equal(asked(), 12, 'the refreshed entries replaced the old hits: asked again')
   t.same(refreshed.answer.entries.map(e => e.entry.type === 'ENV' ? e.entry.value : ''), ['2', '2', '2'], 'the new values, never the old hits')
   resolver.resolve(api, 1000)
-  t.equal(asked, 12, 'and reused from then on')
+  t.equal(asked(), 12, 'and reused from then on')
 
-  now += 31_000 // expired, nobody refreshed it in time
+  clock.now += 31_000 // expired, nobody refreshed it in time
   const expired = resolver.resolve(api, 1000)
   t.ok(expired instanceof Promise, 'an expired entry is a miss')
-  t.equal(asked, 15)
+  t.equal(asked(), 15)
 })
 
 t.test('reuse: about once a second the reused hits are checked against the cache; an evicted entry is read again after that check', async t => {
-  const store = countingStore()
-  const backend = countingBackend(store)
-  let now = 1_000_000
-  const layers = ['global', 'project', 'object']
-  for (const layer of layers) store.documents.set(backend.locate(layer, api) as string, { [layer.toUpperCase()]: '1' })
+  const { store, backend, read, resolver, clock, asked } = warmIdentity(3)
   store.documents.set('other', { OTHER: '1' })
-  const { read } = cachedReader([{ backend, cache: { ttl: 30, staleIfError: 600, maxEntries: 3, errorTtl: 5, refreshAheadSeconds: 5 } }],
-    async (b, locator) => await callStore(b, locator, 1000), {}, () => now)
-  let asked = 0
-  const resolver = createResolver(layers, [backend], (b, locator) => { asked++; return read(b, locator) }, 100, () => now)
   await resolver.resolve(api, 1000)
   resolver.resolve(api, 1000)
-  t.equal(asked, 6)
-  now += 1_500
+  t.equal(asked(), 6)
+  clock.now += 1_500
   resolver.resolve(api, 1000) // the check: all held; the LRU hears of them
-  t.equal(asked, 6, 'still held: reused')
-  now += 500
+  t.equal(asked(), 6, 'still held: reused')
+  clock.now += 500
   await read(backend, 'other') // a fourth locator in a cache of three: one of the identity's entries is evicted
   t.equal(store.totalCalls(), 4)
   t.notOk(resolver.resolve(api, 1000) instanceof Promise, 'until the next check the evicted copy (still fresh) answers')
-  t.equal(asked, 6)
-  now += 1_000
+  t.equal(asked(), 6)
+  clock.now += 1_000
   const afterCheck = resolver.resolve(api, 1000)
   t.ok(afterCheck instanceof Promise, 'the check sees the eviction: the layer is read from the store again')
   await afterCheck
-  t.equal(asked, 9)
+  t.equal(asked(), 9)
   t.equal(store.totalCalls(), 5, 'one store call: the evicted layer')
 })
 
