@@ -1,7 +1,7 @@
 // request.log, made only when a request logs something. Fastify gives every request a pino child
 // (bindings: its reqId) before any hook runs; a warm answer logs nothing through it (its audit
-// line has a logger of its own), and making the child was about 1-3% of a warm request's CPU
-// (bench/results.md). The child is made on first use with the same bindings and options, so a
+// line has a logger of its own), and making the child cost 1-4% of a warm request's CPU (two
+// A/B runs, bench/results.md). The child is made on first use with the same bindings and options, so a
 // line reads as it did.
 import type { FastifyBaseLogger } from 'fastify'
 import type { Bindings, ChildLoggerOptions, Level, LevelWithSilentOrString } from 'pino'
