@@ -17,8 +17,8 @@ import { countingDefinition, countingStore } from '../test/helpers/counting-back
 import { writeSection } from './results-file.js'
 import { startTestService } from '../test/helpers/service.js'
 
-// Rounds of (service, bare), alternating: on a shared machine the ratio of one pair moves by
-// several hundredths from one run to the next, so the report gives every round's ratio and the spread.
+// Rounds of (service, bare), alternating: on a shared machine the ratio of one pair can move by a
+// few tenths from one round to the next, so the report gives every round's ratio and the spread.
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
