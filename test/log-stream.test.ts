@@ -1,4 +1,4 @@
-// The log destination batches the lines of one event-loop turn into one sonic-boom write
+// The log destination batches the lines of the last BATCH_MS into one sonic-boom write
 // (src/log-stream.ts): lines must stay whole and in order, and none may be lost on flush or exit.
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -70,4 +70,22 @@ t.test('lines logged just before process.exit() in the same turn are not lost', 
   const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: packageRoot(), encoding: 'utf8' })
   const lines = out.trimEnd().split('\n').map(l => (JSON.parse(l) as { i: number }).i)
   t.same(lines, Array.from({ length: 500 }, (_, i) => i), 'all 500 lines, in order')
+})
+
+t.test('lines of any size and alphabet stay whole and in order: multi-byte characters, a full batch, a line longer than a batch', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'nfss-log-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'out.log')
+  const stream = logDestination(file, 30)
+  const writes = handedOver(stream)
+  const expected: string[] = []
+  const add = (line: string): void => { expected.push(line); stream.write(`${line}\n`) }
+  add('é ü ß — 日本語 🙂')
+  for (let i = 0; i < 3000; i++) add(`${i} ${'x'.repeat(100)} 🙂`) // about 320,000 characters: more than one batch
+  const handedEarly = writes.length
+  add('y'.repeat(300_000)) // longer than a batch on its own
+  add('after the long one')
+  await sleep(60)
+  t.ok(handedEarly >= 1, 'a full batch is handed over before the timer')
+  t.same(await linesOnceWritten(file, expected.length), expected, 'every line, byte for byte, in order')
 })
