@@ -1,8 +1,9 @@
 // The audit line's JSON, built from parts. What is fixed per answer and set of reads (the
 // identity, entry names and counts, the layers) is serialised once and reused while the same
 // object comes back (the resolver hands out the very same summary for a warm identity); per
-// request only numbers and short strings are added. pino still makes the line's head (level, time, bindings) and tail
-// (msg) as for any of its lines, and the line goes to the logger's own stream. Through pino's
+// request only numbers and short strings are added. pino still makes the line's head (level,
+// time, bindings) and tail (msg) as for any of its lines, and the line goes to the logger's own
+// stream. Through pino's
 // generic object walk (JSON.stringify of the nested object, a string per layer) the audit line
 // was the largest cost of a warm request after the JWT check (bench/results.md).
 import { pino, type Logger } from 'pino'

@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import { pino } from 'pino'
 import t from 'tap'
 import { auditJson, auditObject, auditWriter, type AuditRecord } from '../src/audit-line.js'
-import { capturingLogger } from './helpers/logger.js'
+import { capturingLogger, withoutTime } from './helpers/logger.js'
 
 const text = fc.string({ unit: 'binary', maxLength: 12 })
 const scalar = fc.oneof(fc.integer(), fc.double(), text)
@@ -41,8 +41,6 @@ t.test('the cached parts follow the objects: a new answer or new reads give thei
   t.equal(auditJson(otherIdentity), JSON.stringify(auditObject(otherIdentity)), 'the request\'s identity, not the one cached with the answer')
   t.equal(auditJson(base), JSON.stringify(auditObject(base)), 'and the cached part is still the answer\'s own')
 })
-
-const withoutTime = (line: string): unknown => { const { time: _time, ...rest } = JSON.parse(line) as Record<string, unknown>; return rest }
 
 t.test('the line is what logger.info writes (level, bindings, reqId, audit, msg), for plain and child loggers', async t => {
   const r: AuditRecord = { status: 401, latencyMs: 0.25, client: '203.0.113.7', peer: '127.0.0.1', identity: undefined, iat: undefined, exp: undefined, note: 'FAST_JWT_INVALID_SIGNATURE: "quoted"\n', answer: null }

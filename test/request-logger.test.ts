@@ -4,10 +4,8 @@ import { Writable } from 'node:stream'
 import t from 'tap'
 import { createLogger } from '../src/logger.js'
 import { RequestLogger } from '../src/request-logger.js'
-import { capturingLogger } from './helpers/logger.js'
+import { capturingLogger, withoutTime } from './helpers/logger.js'
 import { startTestService } from './helpers/service.js'
-
-const withoutTime = (line: string): unknown => { const { time: _time, ...rest } = JSON.parse(line) as Record<string, unknown>; return rest }
 
 t.test('no child until something is logged; then the same line as pino\'s child, bindings and redaction included', async t => {
   const lazy = capturingLogger('info')

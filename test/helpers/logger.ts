@@ -12,3 +12,9 @@ export function capturingLogger (level = 'trace'): { logger: Logger, lines: () =
   const sink = new Writable({ write (chunk, _enc, done) { chunks.push(String(chunk)); done() } })
   return { logger: createLogger(level, sink), lines: () => chunks.join('') }
 }
+
+/** A JSON log line without its time: two loggers' lines compared as written. */
+export function withoutTime (line: string): unknown {
+  const { time: _time, ...rest } = JSON.parse(line) as Record<string, unknown>
+  return rest
+}
