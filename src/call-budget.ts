@@ -1,7 +1,7 @@
 // A call budget per backend: a token bucket (callsPerSecond, burst) and a concurrency cap in front
 // of every store call, so a burst of cold identities (a deploy, a node failure) stays inside the
 // store's quota instead of turning into throttling answers and 503s. The bucket counts store API
-// calls: a read takes callsPerRead tokens (an SSM read is two GetParametersByPath walks). Calls
+// calls: a read takes callsPerRead tokens (an SSM read is one or two GetParametersByPath walks). Calls
 // over budget wait in a bounded queue (retries of throttled calls, then requests, then background
 // refreshes; FIFO within each), at most half their timeout so the store keeps the rest to answer.
 // A call whose predicted wait already exceeds that is refused at once, and one still waiting at it
@@ -11,7 +11,7 @@
 // Every calm second gives back a tenth of the configured rate (AIMD), up to what is configured.
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { isStoreError, storeError, type StoreError } from './store/errors.js'
-import type { BackendDefinition } from './store/port.js'
+import type { Backend, BackendDefinition } from './store/port.js'
 
 export interface BudgetSettings {
   /** Store API calls per second. */
@@ -317,9 +317,10 @@ export interface BudgetConfig extends Partial<BudgetSettings> {
 
 /**
  * The budget of each configured backend: its store type's defaults, overridden key by key by
- * `budget` in config; none for a store type without defaults unless config sets a rate.
+ * `budget` in config; none for a store type without defaults unless config sets a rate. A read
+ * takes as many tokens as the backend says one read makes (its callsPerRead), else its definition.
  */
-export function createBudgets (configs: ReadonlyArray<{ name: string, type: string, budget: BudgetConfig }>, definitions: readonly BackendDefinition<any>[]): Map<string, CallBudget> {
+export function createBudgets (configs: ReadonlyArray<{ name: string, type: string, budget: BudgetConfig }>, definitions: readonly BackendDefinition<any>[], backends: ReadonlyArray<Pick<Backend, 'name' | 'callsPerRead'>> = []): Map<string, CallBudget> {
   const budgets = new Map<string, CallBudget>()
   for (const { name, type, budget } of configs) {
     if (!budget.enabled) continue
@@ -332,8 +333,8 @@ export function createBudgets (configs: ReadonlyArray<{ name: string, type: stri
       burst: configured.burst ?? defaults?.burst ?? Math.max(1, Math.ceil(rate)),
       concurrency: configured.concurrency ?? defaults?.concurrency ?? 16,
       maxQueue: configured.maxQueue ?? defaults?.maxQueue ?? 1000,
-      // What one read costs is the store's, not the operator's: only the definition says it.
-      callsPerRead: defaults?.callsPerRead ?? 1
+      // What one read costs is the store's, not the operator's: the backend (from its templates) or its definition says it.
+      callsPerRead: backends.find(b => b.name === name)?.callsPerRead ?? defaults?.callsPerRead ?? 1
     }))
   }
   return budgets

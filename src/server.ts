@@ -75,7 +75,7 @@ export async function startService ({ config, baseDir, secretSources }: LoadedCo
   const settings = new Map(config.backends.map(b => [b.name, b]))
   const timeoutMsOf = storeTimeouts(config)
   const metrics = createMetrics()
-  const budgets = createBudgets(config.backends, definitions)
+  const budgets = createBudgets(config.backends, definitions, backends)
   registerBudgetMetrics(metrics.registry, budgets)
   const { read, caches } = cachedReader(
     backends.map(backend => ({ backend, cache: (settings.get(backend.name) as BackendConfig).cache })),

@@ -2,7 +2,8 @@
 // refusal by predicted wait, retries of throttled calls and AIMD after throttling. Real timers,
 // small numbers, generous bounds (a loaded 2-core machine); the rate arithmetic on a manual clock.
 import t from 'tap'
-import { CallBudget } from '../src/call-budget.js'
+import { CallBudget, createBudgets } from '../src/call-budget.js'
+import { ssmDefinition } from '../backends/aws-ssm/index.js'
 import { callStore } from '../src/store-call.js'
 import { throttledError, type StoreError } from '../src/store/errors.js'
 import type { Backend, BackendDefinition, ReadResult } from '../src/store/port.js'
@@ -173,6 +174,22 @@ t.test('callsPerRead: a read takes that many tokens (an SSM read is two API call
   const last = Math.max(...started)
   t.ok(last >= 330, `4 more reads at 20 calls/s = 10 reads/s: the last after ${last.toFixed(0)} ms`)
   t.ok(last < 1500, 'but not much later')
+})
+
+t.test('createBudgets: a read takes the backend\'s callsPerRead when it has one, else its definition\'s', async t => {
+  const definition = { ...ssmDefinition, budget: { ...(ssmDefinition.budget as NonNullable<typeof ssmDefinition.budget>), callsPerRead: 2 } }
+  const config = [{ name: 'ssm', type: 'aws-ssm', budget: { enabled: true, callsPerSecond: 5, burst: 4 } }]
+  const startedAtOnce = async (budget: CallBudget | undefined): Promise<number> => {
+    let started = 0
+    const runs = Array.from({ length: 4 }, async () => await budget?.run(AbortSignal.timeout(10_000), async () => { started++ }))
+    await sleep(50)
+    const atOnce = started
+    await Promise.all(runs)
+    return atOnce
+  }
+  t.equal(await startedAtOnce(createBudgets(config, [definition]).get('ssm')), 2, 'the definition: 2 calls per read, a burst of 4 calls is 2 reads')
+  t.equal(await startedAtOnce(createBudgets(config, [definition], [{ name: 'ssm', callsPerRead: 1 }]).get('ssm')), 4, 'the backend (one walk): 4 reads')
+  t.equal(await startedAtOnce(createBudgets(config, [definition], [{ name: 'other', callsPerRead: 1 }]).get('ssm')), 2, 'another backend\'s does not count')
 })
 
 t.test('retries of throttled calls go before requests already waiting', async t => {

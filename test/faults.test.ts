@@ -206,7 +206,7 @@ t.test('AWS on moto', async t => {
     }
     await faultSuite(t, {
       upstreamPort,
-      callsPerRead: 2,
+      callsPerRead: 1, // one recursive walk with the default templates
       backend: url => ({ name: 'ssm', type: 'aws-ssm', region: MOTO_REGION, endpoint: url, maxAttempts: 2 }),
       writeGlobal: async document => { await putAll('/northflank/_global', document) },
       writeObject: async document => { await putAll('/northflank/faults/api', document) }

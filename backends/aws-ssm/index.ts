@@ -1,6 +1,8 @@
 // type: aws-ssm — one SSM parameter per entry under a path per layer (docs/backends/aws.md).
 // <path>/NAME is the ENV entry NAME; <path>/_files/etc/app/key.pem is the FILE /etc/app/key.pem,
-// with its attributes in parameter tags. A read is two GetParametersByPath walks, all pages.
+// with its attributes in parameter tags. A read is one recursive GetParametersByPath walk of the
+// layer path, all pages, when no identity's layer path can lie below another's (the default
+// templates); otherwise two, of its direct children and of its _files folder.
 import {
   GetParametersByPathCommand,
   ListTagsForResourceCommand,
@@ -10,6 +12,7 @@ import {
 import { Type } from '@sinclair/typebox'
 import { LRUCache } from 'lru-cache'
 import { isBase64, metadataAttributes, normaliseEncoding } from '../../src/core/document.js'
+import { mayNestLocators } from '../../src/core/nested-locators.js'
 import { ENV_NAME, type Entry, type FileEntry, type InvalidEntry } from '../../src/core/entries.js'
 import { DEFAULT_TEMPLATES } from '../../src/core/locator.js'
 import { isStoreError, storeError } from '../../src/store/errors.js'
@@ -151,12 +154,30 @@ export function createSsmBackend (config: Parameters<BackendDefinition<SsmOption
     return tags
   }
 
+  // One walk per read when no locator can lie below another identity's (proven from the
+  // templates): the walk then holds only this layer's parameters, and those below it that are
+  // neither direct children nor under _files are skipped as the two walks never see them.
+  // Otherwise a recursive walk of, say, a project path /nf/p1 would page through every object's
+  // parameters under /nf/p1/..., so calls per read would grow with what other identities store.
+  const oneWalk = !templates.some(t => mayNestLocators(t, templates, '/'))
+
+  /** The layer's direct children and its file parameters (below _files/). */
+  async function parametersOfLayer (locator: string, filesPath: string, signal: AbortSignal): Promise<[Parameter[], Parameter[]]> {
+    if (!oneWalk) return await bothOrNone(signal, inner => [walk(locator, false, inner), walk(filesPath, true, inner)])
+    const children: Parameter[] = []
+    const files: Parameter[] = []
+    for (const parameter of await walk(locator, true, signal)) {
+      const name = parameter.Name ?? ''
+      if (name.startsWith(`${filesPath}/`)) files.push(parameter)
+      else if (name.startsWith(`${locator}/`) && !name.includes('/', locator.length + 1)) children.push(parameter)
+    }
+    return [children, files]
+  }
+
   async function read (locator: string, signal: AbortSignal): Promise<ReadResult> {
     signal.throwIfAborted()
     const filesPath = `${locator}/${FILES_FOLDER}`
-    // Direct children only: a recursive walk of a layer path would also return the parameters of
-    // any path below it, which with custom templates may belong to another identity.
-    const [children, files] = await bothOrNone(signal, inner => [walk(locator, false, inner), walk(filesPath, true, inner)])
+    const [children, files] = await parametersOfLayer(locator, filesPath, signal)
     if (children.length === 0 && files.length === 0) return { found: false }
     const entries: Entry[] = []
     const invalid: InvalidEntry[] = []
@@ -185,6 +206,7 @@ export function createSsmBackend (config: Parameters<BackendDefinition<SsmOption
     name: config.name,
     type: 'aws-ssm',
     locate,
+    callsPerRead: oneWalk ? 1 : 2,
     async read (locator, signal) {
       try {
         return await read(locator, signal)
@@ -213,8 +235,9 @@ export const ssmDefinition: BackendDefinition<SsmOptions> = {
   options,
   // SSM allows about 40 calls/s per account and region (standard throughput), shared by
   // GetParameter(s), GetParametersByPath and every other client of the account. The budget counts
-  // API calls: a read is two GetParametersByPath walks (more with pages or file tags, which the
-  // headroom covers), so 30 calls/s is 15 reads/s and leaves a quarter of the quota to others.
+  // API calls: a read is one GetParametersByPath walk with the default templates, two with
+  // templates that nest (Backend.callsPerRead; more with pages or file tags, which the headroom
+  // covers), so 30 calls/s is 30 or 15 reads/s and leaves a quarter of the quota to others.
   budget: { callsPerSecond: 30, burst: 20, callsPerRead: 2, concurrency: 4, maxQueue: 2000 },
   locators: { defaults: SSM_DEFAULT_TEMPLATES, check: ssmTemplateProblem },
   create: (config, context) => createSsmBackend(config, context)

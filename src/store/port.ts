@@ -25,6 +25,8 @@ export interface Backend {
   readonly servesFromMemory?: boolean
   /** The store location of a layer for an identity; undefined when this backend has no template for the layer. */
   locate: Locate
+  /** API calls one read makes when it depends on this backend's templates; default: the definition's budget.callsPerRead. */
+  readonly callsPerRead?: number
   /** Reads one locator. Must honour `signal` (the per-call timeout and the request deadline). */
   read: (locator: string, signal: AbortSignal) => Promise<ReadResult>
   /** Resolves when the store is usable (credentials valid, store reachable); throws a store error otherwise. */

@@ -90,26 +90,27 @@ if (moto !== undefined) {
     service: { backend: { name: 'ssm', type: 'aws-ssm', region: MOTO_REGION, endpoint } },
     storeCalls: {
       count: () => calls.length,
-      // 50 direct children are 5 full pages of the non-recursive walk (+1 empty last page: moto, like
-    // AWS, may hand out a NextToken after a full page), plus one page of the _files walk; and on a
-    // cold tag cache one ListTagsForResource per file parameter (docs/backends/aws.md: the one
-    // thing that grows, with files, not variables; kept for tagCacheSeconds).
+      // 50 direct children and the files are 6 pages of the one recursive walk (+1 empty last
+      // page: moto, like AWS, may hand out a NextToken after a full page); and on a cold tag cache
+      // one ListTagsForResource per file parameter (docs/backends/aws.md: the one thing that
+      // grows, with files, not variables; kept for tagCacheSeconds).
       maxPerRead: seed => 7 + seed.files.length
     }
   })
 
   const during = async <T>(action: () => Promise<T>): Promise<{ result: T, made: RecordedCall[] }> => await callsDuring(calls, action)
 
-  t.test('aws-ssm: 50 keys take two GetParametersByPath walks (pages, never per-key calls)', async t => {
+  t.test('aws-ssm: 50 keys take one recursive GetParametersByPath walk with the default templates (pages, never per-key calls)', async t => {
     const identity = uniqueIdentity()
     const locator = backend.locate('object', identity) as string
     await seedLayer(locator, { env: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`KEY_${i}`, `v${i}`])), files: [] })
     const { result, made } = await during(async () => await read(backend, locator))
     t.equal(result.entries.length, 50)
     t.ok(made.every(c => c.command === 'GetParametersByPathCommand'), 'only GetParametersByPath')
-    t.equal(made.filter(c => c.input.NextToken === undefined).length, 2, 'two walks')
-    t.ok(made.length >= 6 && made.length <= 7, `${made.length} pages: 5 (+1 empty) of direct children, 1 of _files`)
-    t.comment(`50 ENV keys in one layer: ${made.length} SDK calls (${made.filter(c => c.input.Path === locator).length} + ${made.filter(c => c.input.Path !== locator).length} pages)`)
+    t.same([...new Set(made.map(c => `${c.input.Path} recursive=${c.input.Recursive}`))], [`${locator} recursive=true`], 'one walk: the layer path, recursive')
+    t.ok(made.length >= 5 && made.length <= 6, `${made.length} pages: 5 (+1 empty)`)
+    t.equal(backend.callsPerRead, 1, 'the call budget takes one token per read')
+    t.comment(`50 ENV keys in one layer: ${made.length} SDK calls`)
   })
 
   t.test('aws-ssm: pagination over more than 10 parameters, ENV and files', async t => {
@@ -121,7 +122,7 @@ if (moto !== undefined) {
     const { result, made } = await during(async () => await read(backend, locator))
     t.equal(result.entries.filter((e: any) => e.type === 'ENV').length, 23)
     t.equal(result.entries.filter((e: any) => e.type === 'FILE').length, 12)
-    t.equal(made.filter(c => c.command === 'GetParametersByPathCommand').length, 3 + 2, 'every page of both walks')
+    t.equal(made.filter(c => c.command === 'GetParametersByPathCommand').length, 4, 'every page of the one walk: 35 parameters')
   })
 
   t.test('aws-ssm: SecureString is decrypted, StringList is its comma-joined text', async t => {
@@ -187,7 +188,7 @@ if (moto !== undefined) {
     t.match(result.entries.find((e: any) => e.path === '/etc/a'), { data: 'one v2', permissions: { mode: '0640' } })
   })
 
-  t.test('aws-ssm: isolation: only the layer path and its _files folder are ever read', async t => {
+  t.test('aws-ssm: isolation: only the layer path and what is below it are ever read, and only its direct children and _files are served', async t => {
     const mine: Identity = uniqueIdentity()
     const other: Identity = { ...uniqueIdentity(), projectId: `${mine.projectId}x` }
     const object = backend.locate('object', mine) as string
@@ -199,11 +200,29 @@ if (moto !== undefined) {
     await put(`${backend.locate('project', other) as string}/THEIRS`, 'other project')
     const { result, made } = await during(async () => await read(backend, object))
     t.same(result.entries, [{ type: 'ENV', key: 'MINE', value: 'yes' }])
-    t.same(made.map(c => [c.input.Path, c.input.Recursive]).sort(), [[object, false], [`${object}/_files`, true]])
+    t.same(made.map(c => [c.input.Path, c.input.Recursive]), [[object, true]])
     t.same((await read(backend, project)).entries, [{ type: 'ENV', key: 'SHARED', value: 'project' }], 'the project layer does not see its objects')
   })
 
-  await awsFaultCases(t, { store: 'aws-ssm', create: extra => create(extra), readAttempts: [3, 6] })
+  t.test('aws-ssm: templates where one identity\'s layer path lies below another\'s read two walks, which never page through the paths below', async t => {
+    // /nfss-nest/<project> is the project layer and /nfss-nest/<project>/<object> its objects'.
+    const nested = create({ locators: { global: '/nfss-nest-global', project: '/nfss-nest/{projectId}', object: '/nfss-nest/{projectId}/{nfObjectId}' } })
+    t.equal(nested.callsPerRead, 2, 'the call budget takes two tokens per read')
+    const mine = uniqueIdentity()
+    const project = nested.locate('project', mine) as string
+    await put(`${project}/SHARED`, 'project')
+    await put(`${project}/_files/etc/shared.conf`, 'shared file')
+    // 30 parameters of 3 objects below the project path: a recursive walk of it would take 4 pages.
+    for (let o = 0; o < 3; o++) {
+      await Promise.all(Array.from({ length: 10 }, async (_, i) => { await put(`${nested.locate('object', { ...mine, nfObjectId: `obj${o}` }) as string}/K_${i}`, 'an object value') }))
+    }
+    const { result, made } = await during(async () => await read(nested, project))
+    t.same(sortEntries(result.entries), sortEntries([{ type: 'ENV', key: 'SHARED', value: 'project' }, { type: 'FILE', path: '/etc/shared.conf', data: 'shared file', encoding: 'utf-8' }]), 'only the project layer\'s own parameters')
+    t.same(made.filter(c => c.command === 'GetParametersByPathCommand').map(c => [c.input.Path, c.input.Recursive]).sort(), [[project, false], [`${project}/_files`, true]], 'two walks of one page each')
+    t.same((await read(nested, nested.locate('object', { ...mine, nfObjectId: 'obj1' }) as string)).entries.length, 10, 'an object layer reads its own')
+  })
+
+  await awsFaultCases(t, { store: 'aws-ssm', create: extra => create(extra), readAttempts: [3, 3] })
 
   t.test('aws-ssm: a throttled call that succeeds on retry is served', async t => {
     const identity = uniqueIdentity()
@@ -231,6 +250,7 @@ if (moto !== undefined) {
     t.teardown(sts.close)
     const viaRole = create({ roleArn: 'arn:aws:iam::123456789012:role/nf-secret-source-reader', stsEndpoint: sts.endpoint })
     t.same((await read(viaRole, locator)).entries, [{ type: 'ENV', key: 'VIA_ROLE', value: 'assumed' }])
-    t.equal(sts.requests(), 1, 'one AssumeRole, its credentials shared by both walks')
+    t.same((await read(viaRole, locator)).entries, [{ type: 'ENV', key: 'VIA_ROLE', value: 'assumed' }])
+    t.equal(sts.requests(), 1, 'one AssumeRole, its credentials reused by the next read')
   })
 }

@@ -11,7 +11,7 @@ export interface AwsFaultOptions {
   store: string
   /** The store's backend with config keys added (endpoint, maxAttempts). */
   create: (extra: Record<string, unknown>) => Backend
-  /** Attempts one read may make when every call is throttled, maxAttempts 3 (SSM walks twice). */
+  /** Attempts one read may make when every call is throttled, maxAttempts 3 (SSM walks twice when its templates nest). */
   readAttempts: readonly [min: number, max: number]
 }
 
