@@ -101,9 +101,17 @@ Sign a token for another identity:
 
 function token (flags: Flags): void {
   const identity = identityFrom(flags)
-  const secret = flags.secret ?? (flags.config !== undefined || (process.env.NFSS_CONFIG ?? '') !== '' ? requireConfig(flags).config.auth.secrets[0] : process.env.NF_JWT_SECRET)
+  // --config is read when given, NFSS_CONFIG only when no --secret is (as for the secret itself).
+  const configured = flags.config !== undefined || (flags.secret === undefined && (process.env.NFSS_CONFIG ?? '') !== '')
+  const auth = configured ? requireConfig(flags).config.auth : undefined
+  const secret = flags.secret ?? auth?.secrets[0] ?? process.env.NF_JWT_SECRET
   if (secret === undefined || secret === '') throw new UsageError('token needs --secret, --config FILE or NF_JWT_SECRET')
-  process.stdout.write(signToken(identity, { secret, ttlSeconds: parseDuration(flags.ttl ?? '24h') }) + '\n')
+  const ttlSeconds = parseDuration(flags.ttl ?? '24h')
+  // A token the service would refuse (exp too far after iat) is no test token.
+  if (auth !== undefined && ttlSeconds > auth.maxTokenLifetimeSeconds) {
+    throw new UsageError(`--ttl ${flags.ttl ?? '24h'} is ${ttlSeconds} s, longer than auth.maxTokenLifetimeSeconds (${auth.maxTokenLifetimeSeconds} s): the service would refuse the token`)
+  }
+  process.stdout.write(signToken(identity, { secret, ttlSeconds }) + '\n')
 }
 
 // ---- resolve: what an identity gets and where each entry comes from (issue #18) ----

@@ -85,6 +85,20 @@ t.test('token signs a Northflank-shaped JWT', async t => {
   t.match(bad.stderr, '--project must match')
 })
 
+t.test('token refuses a --ttl the configured service would refuse (auth.maxTokenLifetimeSeconds)', async t => {
+  const env = { NF_JWT_SECRET: SECRET }
+  const tooLong = await run(['token', '--config', configFile, '--project', 'p1', '--object', 'api', '--ttl', '26h'], env)
+  t.equal(tooLong.code, 2)
+  t.match(tooLong.stderr, '--ttl 26h is 93600 s, longer than auth.maxTokenLifetimeSeconds (90000 s): the service would refuse the token')
+  t.equal(tooLong.stdout, '', 'no token printed')
+  const fits = await run(['token', '--config', configFile, '--project', 'p1', '--object', 'api', '--ttl', '25h'], env)
+  t.equal(fits.code, 0, fits.stderr)
+  const claims = createVerifier({ key: SECRET, algorithms: ['HS256'] })(fits.stdout.trim()) as Record<string, number>
+  t.equal((claims.exp as number) - (claims.iat as number), 90000, 'exactly the limit is accepted')
+  const withoutConfig = await run(['token', '--project', 'p1', '--object', 'api', '--secret', SECRET, '--ttl', '26h'], { NFSS_CONFIG: '' })
+  t.equal(withoutConfig.code, 0, 'without a config there is no limit to check against')
+})
+
 t.test('resolve shows where each entry comes from, values masked unless --show-values', async t => {
   const env = { NF_JWT_SECRET: SECRET }
   const args = ['resolve', '--config', configFile, '--project', 'demo-project', '--object', 'api', '--type', 'service']
