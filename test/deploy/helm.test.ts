@@ -144,8 +144,10 @@ if (suiteCanRun(t, 'helm chart suite', helmMissing)) {
     t.same(config.auth.secrets, ['${env:NF_JWT_SECRET}'])
     t.match(config.server, { host: '0.0.0.0', port: 8080, shutdownDelaySeconds: 5, requestTimeoutSeconds: 10 })
     t.match(config.ops, { host: '0.0.0.0', port: 9090 })
-    t.ok(pod.terminationGracePeriodSeconds >= config.server.shutdownDelaySeconds + 10 + config.server.requestTimeoutSeconds,
-      `terminationGracePeriodSeconds ${String(pod.terminationGracePeriodSeconds)} covers the drain delay + a request's headers (10 s) + the slowest request`)
+    // serve's own longest shutdown (src/serve.ts): drain delay + headers + request + 5 s, + 5 s to flush traces.
+    const serveWaits = config.server.shutdownDelaySeconds + 10 + config.server.requestTimeoutSeconds + 5 + 5
+    t.ok(pod.terminationGracePeriodSeconds > serveWaits,
+      `terminationGracePeriodSeconds ${String(pod.terminationGracePeriodSeconds)} is longer than serve's longest shutdown with tracing on (${serveWaits} s): the drain delay + a request's headers (10 s) + the slowest request + serve's margin + the trace flush`)
 
     const service = find(objects, 'Service')
     t.same(service.spec.ports, [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }], 'the Service exposes only the public port')

@@ -79,7 +79,7 @@ set from `ports` and `jwtSecret`. Secrets are never rendered: auth.secrets only 
 {{- toYaml $cfg }}
 {{- end }}
 
-{{/* Seconds Kubernetes waits after SIGTERM: at least the drain delay, the time a request's headers may take, and the slowest request. */}}
+{{/* Seconds Kubernetes waits after SIGTERM: at least the drain delay, the time a request's headers may take, and the slowest request. The default adds 15: serve's own 5 s margin and the 5 s it gives the trace exporters when tracing is on (src/serve.ts), and 5 s to spare. */}}
 {{- define "nfss.terminationGracePeriodSeconds" -}}
 {{- $server := default dict .Values.config.server }}
 {{- $delay := int (default 0 $server.shutdownDelaySeconds) }}
@@ -87,7 +87,7 @@ set from `ports` and `jwtSecret`. Secrets are never rendered: auth.secrets only 
 {{- $headers := int (default 10 $server.headersTimeoutSeconds) }}
 {{- $needed := add $delay $headers $request }}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds | or (eq (toString .Values.terminationGracePeriodSeconds) "") }}
-{{- add $needed 10 }}
+{{- add $needed 15 }}
 {{- else if lt (int .Values.terminationGracePeriodSeconds) $needed }}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be at least config.server.shutdownDelaySeconds + headersTimeoutSeconds + requestTimeoutSeconds (%d), or in-flight requests are killed" (int .Values.terminationGracePeriodSeconds) $needed) }}
 {{- else }}
