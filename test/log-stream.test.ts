@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { logDestination } from '../src/log-stream.js'
 import { packageRoot } from '../src/package-root.js'
 
@@ -17,10 +17,15 @@ function handedOver (stream: ReturnType<typeof logDestination>): string[] {
   return writes
 }
 
-t.test('the lines of one batch reach sonic-boom as one write, in order; a later batch is another write', async t => {
+/** A log file in a folder of its own, removed after the test. */
+function tempLogFile (t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'nfss-log-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const file = join(dir, 'out.log')
+  return join(dir, 'out.log')
+}
+
+t.test('the lines of one batch reach sonic-boom as one write, in order; a later batch is another write', async t => {
+  const file = tempLogFile(t)
   const stream = logDestination(file, 30)
   const writes = handedOver(stream)
   for (let i = 0; i < 100; i++) stream.write(`line ${i}\n`)
@@ -45,9 +50,7 @@ async function linesOnceWritten (file: string, count: number): Promise<string[]>
 }
 
 t.test('flush and flushSync hand over what is pending at once', async t => {
-  const dir = mkdtempSync(join(tmpdir(), 'nfss-log-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const file = join(dir, 'out.log')
+  const file = tempLogFile(t)
   const stream = logDestination(file)
   await new Promise(resolve => stream.on('ready', resolve))
   stream.write('a\n')
@@ -73,9 +76,7 @@ t.test('lines logged just before process.exit() in the same turn are not lost', 
 })
 
 t.test('lines of any size and alphabet stay whole and in order: multi-byte characters, a full batch, a line longer than a batch', async t => {
-  const dir = mkdtempSync(join(tmpdir(), 'nfss-log-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const file = join(dir, 'out.log')
+  const file = tempLogFile(t)
   const stream = logDestination(file, 30)
   const writes = handedOver(stream)
   const expected: string[] = []
