@@ -3,9 +3,9 @@
 // object comes back (the resolver hands out the very same summary for a warm identity); per
 // request only numbers and short strings are added. pino still makes the line's head (level,
 // time, bindings) and tail (msg) as for any of its lines, and the line goes to the logger's own
-// stream. Through pino's
-// generic object walk (JSON.stringify of the nested object, a string per layer) the audit line
-// was the largest cost of a warm request after the JWT check (bench/results.md).
+// stream. Through pino's generic object walk (JSON.stringify of the nested object, a string per
+// layer) the audit line was the largest cost of a warm request after the JWT check
+// (bench/results.md).
 import { pino, type Logger } from 'pino'
 import type { Identity } from './core/identity.js'
 import type { ReadReport, ResolutionSummary } from './resolver.js'
