@@ -45,11 +45,11 @@ function placeholderMayHold (parts: readonly TemplatePart[], separator: string):
 export function mayNestLocators (template: LayerTemplate, templates: readonly LayerTemplate[], separator: string, options: { caseInsensitive?: boolean } = {}): boolean {
   if (templates.some(t => placeholderMayHold(t.parts, separator)) || placeholderMayHold(template.parts, separator)) return true
   const depth = separators(template.parts, separator)
+  // Layer names outside LAYER_SCOPES: only the pair's overlap is asked, not a layer's scope.
+  const self: LayerTemplate = { ...template, layer: 'nested-locators:self' }
   for (const other of templates) {
     const head = beforeSeparator(other.parts, separator, depth + 1)
     if (head === undefined) continue
-    // Layer names outside LAYER_SCOPES: only the pair's overlap is asked, not a layer's scope.
-    const self: LayerTemplate = { ...template, layer: 'nested-locators:self' }
     const prefix: LayerTemplate = { ...other, layer: 'nested-locators:prefix', parts: head, text: `${other.text} (up to its separator ${depth + 1})` }
     const problems = proveIsolation([self, prefix], options)
     if (problems.some(p => p.kind === 'overlap' || (p.kind === 'unproven' && p.templates.length > 1))) return true
