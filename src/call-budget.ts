@@ -8,7 +8,10 @@
 // fails as unavailable, never as an empty layer; both carry a Retry-After hint. A throttling answer from the store shrinks the rate (to
 // half, or to what the store accepted in the last second if that is more) and pauses for its
 // Retry-After; the throttled call is retried under the smaller rate while its timeout allows.
-// Every calm second gives back a tenth of the configured rate (AIMD), up to what is configured.
+// Every calm second gives back a tenth of the configured rate (AIMD), up to what is configured,
+// except just below the rate the store last throttled: there it probes at a hundredth, so a
+// budget configured far above a quota settles near the quota instead of overshooting it by a
+// tenth of the configured rate every other second (bench/results.md, the OpenBao burst).
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { isStoreError, storeError, type StoreError } from './store/errors.js'
 import type { Backend, BackendDefinition } from './store/port.js'
@@ -66,6 +69,9 @@ export interface BudgetStats {
 
 const MIN_RATE_SHARE = 0.05
 const RECOVERY_SHARE_PER_SECOND = 0.1
+/** From this share of the last throttled rate up to that rate, recovery probes at PROBE_SHARE_PER_SECOND. */
+const NEAR_THROTTLED_SHARE = 0.9
+const PROBE_SHARE_PER_SECOND = 0.01
 /** A rate the store throttled is at most this share of what it was... */
 const DECREASE_AT_LEAST = 0.9
 /** ...and at least half of it, or this share of what the store accepted in the last second. */
@@ -87,6 +93,8 @@ export class CallBudget {
   #refilledAt: number
   #pausedUntil = 0
   #lastThrottleAt = -Infinity
+  /** The rate in force when the store last made the budget decrease; Infinity before any. */
+  #throttledRate = Infinity
   /** When the rate was last decreased: a throttled call started before it says nothing new. */
   #decreasedAt = -Infinity
   #inFlight = 0
@@ -164,6 +172,7 @@ export class CallBudget {
     if (startedAt >= this.#decreasedAt) {
       const floor = this.#settings.callsPerSecond * MIN_RATE_SHARE
       const accepted = this.#acceptedLastSecond() * ACCEPTED_SHARE
+      this.#throttledRate = this.#rate
       this.#rate = Math.max(floor, Math.min(this.#rate * DECREASE_AT_LEAST, Math.max(this.#rate / 2, accepted)))
       this.#tokens = Math.min(this.#tokens, 0)
       this.#decreasedAt = now
@@ -269,9 +278,7 @@ export class CallBudget {
     if (now <= since) return
     // Additive increase for the part of the interval after a calm second.
     const calmFrom = Math.max(since, this.#lastThrottleAt + CALM_MS)
-    if (now > calmFrom && this.#rate < this.#settings.callsPerSecond) {
-      this.#rate = Math.min(this.#settings.callsPerSecond, this.#rate + this.#settings.callsPerSecond * RECOVERY_SHARE_PER_SECOND * (now - calmFrom) / 1000)
-    }
+    if (now > calmFrom) this.#rate = recovered(this.#rate, (now - calmFrom) / 1000, this.#settings.callsPerSecond, this.#throttledRate)
     this.#tokens = Math.min(this.#burst, this.#tokens + (now - since) / 1000 * this.#rate)
   }
 
@@ -308,6 +315,26 @@ export class CallBudget {
     // Not unref'd: it exists only while calls wait, and they must keep the process alive (the CLI).
     this.#timer = setTimeout(() => { this.#timer = undefined; this.#pump() }, delay)
   }
+}
+
+/**
+ * The rate after `seconds` of calm: a tenth of `configured` per second, but a hundredth from
+ * NEAR_THROTTLED_SHARE of the last throttled rate up to it (where the quota was); past it (the
+ * quota was raised, or another client stopped) a tenth again; never above `configured`.
+ */
+export function recovered (rate: number, seconds: number, configured: number, throttledRate: number): number {
+  const nearFrom = throttledRate * NEAR_THROTTLED_SHARE
+  let left = seconds
+  while (left > 0 && rate < configured) {
+    const near = rate >= nearFrom && rate < throttledRate
+    const speed = configured * (near ? PROBE_SHARE_PER_SECOND : RECOVERY_SHARE_PER_SECOND)
+    const zoneEnd = Math.min(configured, near ? throttledRate : rate < nearFrom ? nearFrom : configured)
+    const needed = (zoneEnd - rate) / speed
+    if (needed > left) return rate + speed * left
+    rate = zoneEnd
+    left -= needed
+  }
+  return Math.min(rate, configured)
 }
 
 /** `budget` as configured for one backend. */
