@@ -10,8 +10,9 @@
 // Retry-After; the throttled call is retried under the smaller rate while its timeout allows.
 // Every calm second gives back a tenth of the configured rate (AIMD), up to what is configured,
 // except just below the rate the store last throttled: there it probes at a hundredth, so a
-// budget configured far above a quota settles near the quota instead of overshooting it by a
-// tenth of the configured rate every other second (bench/results.md, the OpenBao burst).
+// budget configured far above a quota (OpenBao's 200/s against a 40/s quota) nears the quota
+// slowly instead of passing it by a tenth of the configured rate per second (bench/budget-sim.ts:
+// 66 throttled answers instead of 85-92; bench/results.md).
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { isStoreError, storeError, type StoreError } from './store/errors.js'
 import type { Backend, BackendDefinition } from './store/port.js'
