@@ -9,6 +9,7 @@
 //    of each starting another listing of every page.
 import type { Logger } from 'pino'
 import { isStoreError, storeError, type StoreError } from '../../src/store/errors.js'
+import { timeoutSignal } from '../../src/store/timeout-signal.js'
 import { keyVaultStoreError } from './client.js'
 import type { SecretProperties } from '@azure/keyvault-secrets'
 
@@ -117,7 +118,7 @@ export class PropertyIndex {
   }
 
   private async list (started: number): Promise<Listing> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.options.timeoutMs), this.closed.signal])
+    const signal = timeoutSignal(this.closed.signal, this.options.timeoutMs)
     const secrets: IndexedSecret[] = []
     let pages = 0
     try {

@@ -7,6 +7,7 @@
 // watch), whether or not an outage has been noticed. Meanwhile the watch is retried with backoff.
 import type { Logger } from 'pino'
 import { isStoreError, storeError, type StoreError } from '../../src/store/errors.js'
+import { timeoutSignal } from '../../src/store/timeout-signal.js'
 import { httpStatusOf, kubeStoreError, type KubeApi } from './client.js'
 import { Freshness } from './freshness.js'
 import { matchesSelector } from './labels.js'
@@ -112,7 +113,7 @@ class SecretWatcher {
   /** Every configured namespace this watcher serves exists (a failure is handled like a failed LIST). */
   async #namespacesThere (): Promise<void> {
     if (this.options.mustExist.length === 0) return
-    const signal = AbortSignal.any([this.#lifetime.signal, AbortSignal.timeout(this.options.watch.connectTimeoutMs)])
+    const signal = timeoutSignal(this.#lifetime.signal, this.options.watch.connectTimeoutMs)
     await Promise.all(this.options.mustExist.map(async namespace => { await this.options.namespaceThere(namespace, signal) }))
   }
 

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino'
 import { MAX_TIMER_MS } from '../../src/core/limits.js'
 import { isStoreError, storeError, storeErrorKind, type StoreError } from '../../src/store/errors.js'
+import { timeoutSignal } from '../../src/store/timeout-signal.js'
 import { describeAuth, expiryOf, logIn, lookupSelf, type Auth, type AuthDescription, type Lease } from './auth.js'
 import { answerError, type VaultHttp } from './http.js'
 
@@ -116,7 +117,7 @@ export class VaultSession {
   }
 
   private callSignal (): AbortSignal {
-    return AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(this.options.callTimeoutMs)])
+    return timeoutSignal(this.lifetime.signal, this.options.callTimeoutMs)
   }
 
   private async freshLogin (): Promise<Lease> {
