@@ -52,7 +52,15 @@ async function faultSuite (t: Test, target: FaultTarget): Promise<void> {
   }
 
   await t.test('faults in order: healthy, blackhole (stale, then 503), reset, latency, slow-drip, recovery', async t => {
-    const healthy = await timed()
+    // Healthy is the precondition, not what is measured: the first read opens the connection (a
+    // TLS handshake, the SDK's first call), which on a loaded machine can outlast the 0.5 s call
+    // timeout (seen once: Key Vault's first read answered 503, so nothing was cached to go stale).
+    let healthy = await timed()
+    for (let tries = 1; healthy.status !== 200 && tries < 20; tries++) {
+      t.comment(`first read answered ${healthy.status} in ${healthy.ms.toFixed(0)} ms; reading again`)
+      await wait(100)
+      healthy = await timed()
+    }
     t.equal(healthy.status, 200)
     t.match(healthy.body, '"API_KEY","value":"v1"')
 
