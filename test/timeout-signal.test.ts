@@ -32,11 +32,18 @@ t.test('lost-timeout: garbage collections before the deadline do not cancel it',
 t.test('the parent aborting (the store closes) aborts at once, with its reason, and stops the timer', async t => {
   const parent = new AbortController()
   const listening = counted(parent.signal)
+  const timers = new Set<unknown>()
+  const { setTimeout: realSet, clearTimeout: realClear } = globalThis
+  globalThis.setTimeout = ((...args: Parameters<typeof realSet>) => { const timer = realSet(...args); timers.add(timer); return timer }) as typeof realSet
+  globalThis.clearTimeout = ((timer?: Parameters<typeof realClear>[0]) => { timers.delete(timer); realClear(timer) }) as typeof realClear
+  t.teardown(() => { globalThis.setTimeout = realSet; globalThis.clearTimeout = realClear })
   const signal = timeoutSignal(parent.signal, 60_000)
   t.equal(listening.listeners(), 1)
+  t.equal(timers.size, 1, 'one timer pending')
   parent.abort(new Error('closed'))
   t.ok(signal.aborted)
   t.match(signal.reason, { message: 'closed' })
+  t.equal(timers.size, 0, 'the timer is cleared')
   const already = timeoutSignal(parent.signal, 60_000)
   t.ok(already.aborted, 'a parent already aborted: aborted from the start')
 })

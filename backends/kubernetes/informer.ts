@@ -120,20 +120,13 @@ class SecretWatcher {
   async #relist (): Promise<void> {
     const started = Date.now() // the LIST shows the state of a moment after this one
     const timeoutMs = this.options.watch.connectTimeoutMs * LIST_TIMEOUT_CONNECT_TIMEOUTS
-    const call = new AbortController()
-    const abort = (): void => { call.abort() }
-    const timer = setTimeout(abort, timeoutMs)
-    timer.unref()
-    this.#lifetime.signal.addEventListener('abort', abort, { once: true })
+    const signal = timeoutSignal(this.#lifetime.signal, timeoutMs)
     let listed
     try {
-      listed = await listAll(this.options.api, this.options.namespace, this.options.managedLabel, call.signal, LIST_PAGE_SIZE)
+      listed = await listAll(this.options.api, this.options.namespace, this.options.managedLabel, signal, LIST_PAGE_SIZE)
     } catch (err) {
-      if (call.signal.aborted && !this.#closed) throw storeError('unavailable', `list ${this.#what}: no answer within ${timeoutMs / 1000} s`)
+      if (signal.aborted && !this.#closed) throw storeError('unavailable', `list ${this.#what}: no answer within ${timeoutMs / 1000} s`)
       throw err
-    } finally {
-      clearTimeout(timer)
-      this.#lifetime.signal.removeEventListener('abort', abort)
     }
     const fresh = new Map<string, Map<string, MappedSecret>>()
     for (const item of listed.items) this.#put(fresh, mapSecret(item))

@@ -404,6 +404,27 @@ if (kube !== undefined) {
     t.ok(informer.calls.list - before.list >= 2, 'each retry starts with a LIST')
   })
 
+  t.test('stale: a LIST that is never answered is given up after two connect timeouts, and the sync is retried', async t => {
+    const namespace = uniqueName('nfss-list-hang')
+    await cluster.ensureNamespace(namespace)
+    const { logger, lines } = capturingLogger('info')
+    const informer = faultyInformer(t, namespace, 600, logger) // connectTimeoutMs 1000: the LIST has 2 s
+    // Set before anything is awaited: the watcher starts at once, and its first LIST must hang.
+    // (The namespace check before it goes to the real apiserver.)
+    informer.set('silent')
+    while (informer.calls.list === 0) await new Promise(resolve => setTimeout(resolve, 5))
+    const started = Date.now() // the LIST went out at most 5 ms ago
+    await cluster.createSecret(namespace, { name: uniqueName('list-hang'), labels: { 'nf-secret-source/managed': 'true' }, data: { VALUE: 'v1' } })
+    const err: any = await informer.value().then(() => undefined, (e: unknown) => e)
+    const afterMs = Date.now() - started
+    t.match(err, { code: 'NFSS_STORE_UNAVAILABLE', message: /list secrets in namespace \S+: no answer within 2 s/ }, 'the waiting read fails as unavailable, naming the LIST')
+    t.ok(afterMs >= 1900 && afterMs <= 2000 + MARGIN_MS, `${afterMs} ms after the LIST went out (its deadline is 2 s; the poll and libuv's loop time may be a few ms off)`)
+    t.match(lines(), 'cannot sync', 'logged')
+    informer.set('none')
+    await untilValue(informer.value, 'v1')
+    t.pass('synced once the apiserver answers the retried LIST')
+  })
+
   t.test('fresh: a quiet, healthy watch is not declared stale: without events or bookmarks a LIST re-confirms the state before the limit', async t => {
     const lists: string[] = []
     const seam = { ...fast, onRequest: (r: { verb: string, path: string }) => { if (r.verb === 'list') lists.push(r.path) } }
