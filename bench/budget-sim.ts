@@ -18,7 +18,7 @@ const budget = new CallBudget({ callsPerSecond: 200, burst: 100, concurrency: 32
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const t0 = performance.now()
 const second = (): number => Math.floor((performance.now() - t0) / 1000)
-let window = -1
+let currentWindow = -1 // the quota window (second) the count below is for
 let inWindow = 0
 const throttledBySecond: number[] = []
 let reachedCaller = 0
@@ -26,7 +26,7 @@ let reachedCaller = 0
 async function storeCall (): Promise<void> {
   await sleep(STORE_MS)
   const now = second()
-  if (now !== window) { window = now; inWindow = 0 }
+  if (now !== currentWindow) { currentWindow = now; inWindow = 0 }
   if (++inWindow > QUOTA_PER_SECOND) {
     throttledBySecond[now] = (throttledBySecond[now] ?? 0) + 1
     throw throttledError('simulated quota: 429')
