@@ -118,11 +118,11 @@ export class PropertyIndex {
   }
 
   private async list (started: number): Promise<Listing> {
-    const signal = timeoutSignal(this.closed.signal, this.options.timeoutMs)
+    const deadline = timeoutSignal(this.closed.signal, this.options.timeoutMs)
     const secrets: IndexedSecret[] = []
     let pages = 0
     try {
-      for await (const page of this.options.list(signal)) {
+      for await (const page of this.options.list(deadline.signal)) {
         pages++
         for (const properties of page) secrets.push(indexedSecret(properties))
       }
@@ -131,6 +131,8 @@ export class PropertyIndex {
       if (this.failure === undefined) this.options.logger.warn({ err: { kind: error.kind, message: error.message }, lastListingAgeMs: this.age() }, 'key vault secret listing failed')
       this.failure = { at: Date.now(), error }
       throw error
+    } finally {
+      deadline.release()
     }
     const listing: Listing = { secrets, at: started, pages, ms: Date.now() - started, groups: new Map() }
     if (this.failure !== undefined) this.options.logger.info({ secrets: secrets.length, pages }, 'key vault secret listing recovered')

@@ -7,7 +7,7 @@
 // watch), whether or not an outage has been noticed. Meanwhile the watch is retried with backoff.
 import type { Logger } from 'pino'
 import { isStoreError, storeError, type StoreError } from '../../src/store/errors.js'
-import { timeoutSignal } from '../../src/store/timeout-signal.js'
+import { withTimeout } from '../../src/store/timeout-signal.js'
 import { httpStatusOf, kubeStoreError, type KubeApi } from './client.js'
 import { Freshness } from './freshness.js'
 import { matchesSelector } from './labels.js'
@@ -113,21 +113,21 @@ class SecretWatcher {
   /** Every configured namespace this watcher serves exists (a failure is handled like a failed LIST). */
   async #namespacesThere (): Promise<void> {
     if (this.options.mustExist.length === 0) return
-    const signal = timeoutSignal(this.#lifetime.signal, this.options.watch.connectTimeoutMs)
-    await Promise.all(this.options.mustExist.map(async namespace => { await this.options.namespaceThere(namespace, signal) }))
+    await withTimeout(this.#lifetime.signal, this.options.watch.connectTimeoutMs, async signal =>
+      await Promise.all(this.options.mustExist.map(async namespace => { await this.options.namespaceThere(namespace, signal) })))
   }
 
   async #relist (): Promise<void> {
     const started = Date.now() // the LIST shows the state of a moment after this one
     const timeoutMs = this.options.watch.connectTimeoutMs * LIST_TIMEOUT_CONNECT_TIMEOUTS
-    const signal = timeoutSignal(this.#lifetime.signal, timeoutMs)
-    let listed
-    try {
-      listed = await listAll(this.options.api, this.options.namespace, this.options.managedLabel, signal, LIST_PAGE_SIZE)
-    } catch (err) {
-      if (signal.aborted && !this.#closed) throw storeError('unavailable', `list ${this.#what}: no answer within ${timeoutMs / 1000} s`)
-      throw err
-    }
+    const listed = await withTimeout(this.#lifetime.signal, timeoutMs, async signal => {
+      try {
+        return await listAll(this.options.api, this.options.namespace, this.options.managedLabel, signal, LIST_PAGE_SIZE)
+      } catch (err) {
+        if (signal.aborted && !this.#closed) throw storeError('unavailable', `list ${this.#what}: no answer within ${timeoutMs / 1000} s`)
+        throw err
+      }
+    })
     const fresh = new Map<string, Map<string, MappedSecret>>()
     for (const item of listed.items) this.#put(fresh, mapSecret(item))
     this.#byNamespace = fresh

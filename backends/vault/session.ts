@@ -5,7 +5,7 @@
 import type { Logger } from 'pino'
 import { MAX_TIMER_MS } from '../../src/core/limits.js'
 import { isStoreError, storeError, storeErrorKind, type StoreError } from '../../src/store/errors.js'
-import { timeoutSignal } from '../../src/store/timeout-signal.js'
+import { withTimeout } from '../../src/store/timeout-signal.js'
 import { describeAuth, expiryOf, logIn, lookupSelf, type Auth, type AuthDescription, type Lease } from './auth.js'
 import { answerError, type VaultHttp } from './http.js'
 
@@ -116,12 +116,13 @@ export class VaultSession {
     return this.loggingIn
   }
 
-  private callSignal (): AbortSignal {
-    return timeoutSignal(this.lifetime.signal, this.options.callTimeoutMs)
+  /** `call` under the call timeout, cut short when the session closes. */
+  private async withCallTimeout<T> (call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return await withTimeout(this.lifetime.signal, this.options.callTimeoutMs, call)
   }
 
   private async freshLogin (): Promise<Lease> {
-    const lease = await logIn(this.options.http, this.options.auth, this.callSignal())
+    const lease = await this.withCallTimeout(async signal => await logIn(this.options.http, this.options.auth, signal))
     if (this.lifetime.signal.aborted) return lease // closed meanwhile: no timers
     this.lease = lease
     this.warnedNoRelogin = false
@@ -145,7 +146,7 @@ export class VaultSession {
   private async renew (lease: Lease): Promise<void> {
     if (this.lease !== lease) return
     try {
-      const answer = await this.options.http.call('POST', ['auth', 'token', 'renew-self'], { token: lease.token, body: {}, signal: this.callSignal(), what: 'token renew-self' })
+      const answer = await this.withCallTimeout(async signal => await this.options.http.call('POST', ['auth', 'token', 'renew-self'], { token: lease.token, body: {}, signal, what: 'token renew-self' }))
       if (this.lease !== lease || this.lifetime.signal.aborted) return
       const ttl = Number(answer.body?.auth?.lease_duration ?? 0)
       if (REFUSED.has(answer.status) || (answer.status === 200 && ttl <= 0)) {

@@ -1,24 +1,45 @@
-// A store call's signal: aborted when `parent` is (the store closes) or after `ms`, with the
-// TimeoutError reason AbortSignal.timeout gives. It is AbortSignal.any([parent,
+// A store call's deadline: its signal aborts when `parent` does (the store closes) or after `ms`,
+// with the TimeoutError reason AbortSignal.timeout gives. It is AbortSignal.any([parent,
 // AbortSignal.timeout(ms)]) without Node 20's flaw (nodejs/node#57736, fixed in 22): there the
 // timeout signal inside any() is held weakly, a garbage collection can take it before it fires,
 // and a call to a store that never answers then never times out. Here the timer holds the
-// controller; the listener on the long-lived parent is removed when either side fires.
-export function timeoutSignal (parent: AbortSignal, ms: number): AbortSignal {
+// controller. `release` (the call is over) clears the timer and the listener on the long-lived
+// parent at once, so a store making many quick calls holds none of them until their deadlines.
+export interface CallDeadline {
+  readonly signal: AbortSignal
+  /** The call is over: drop the timer and the listener on the parent (the signal stays as it is). */
+  release: () => void
+}
+
+export function timeoutSignal (parent: AbortSignal, ms: number): CallDeadline {
   const controller = new AbortController()
   if (parent.aborted) {
     controller.abort(parent.reason)
-    return controller.signal
+    return { signal: controller.signal, release: () => {} }
+  }
+  const release = (): void => {
+    clearTimeout(timer)
+    parent.removeEventListener('abort', onParentAbort)
   }
   const onParentAbort = (): void => {
-    clearTimeout(timer)
+    release()
     controller.abort(parent.reason)
   }
   const timer = setTimeout(() => {
-    parent.removeEventListener('abort', onParentAbort)
+    release()
     controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))
   }, ms)
   timer.unref()
   parent.addEventListener('abort', onParentAbort, { once: true })
-  return controller.signal
+  return { signal: controller.signal, release }
+}
+
+/** `call` with a deadline of `ms` under `parent`, released as soon as it settles. */
+export async function withTimeout<T> (parent: AbortSignal, ms: number, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const deadline = timeoutSignal(parent, ms)
+  try {
+    return await call(deadline.signal)
+  } finally {
+    deadline.release()
+  }
 }
