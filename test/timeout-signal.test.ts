@@ -1,10 +1,10 @@
-// timeoutSignal (src/store/timeout-signal.ts): a store call's deadline survives garbage collection
+// callDeadline (src/store/timeout-signal.ts): a store call's deadline survives garbage collection
 // (Node 20's AbortSignal.any lost it: nodejs/node#57736), follows the store's closing, and leaves
 // no listener on the long-lived parent signal, nor a pending timer, once the call is over.
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import t, { type Test } from 'tap'
-import { timeoutSignal, withTimeout } from '../src/store/timeout-signal.js'
+import { callDeadline, withTimeout } from '../src/store/timeout-signal.js'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -34,7 +34,7 @@ const countedTimers = (t: Test): { pending: () => number } => {
 }
 
 t.test('lost-timeout: garbage collections before the deadline do not cancel it', async t => {
-  const { signal } = timeoutSignal(new AbortController().signal, 200)
+  const { signal } = callDeadline(new AbortController().signal, 200)
   let reason: unknown
   signal.addEventListener('abort', () => { reason = signal.reason })
   for (let i = 0; i < 5; i++) { gc(); await sleep(20) }
@@ -47,7 +47,7 @@ t.test('the parent aborting (the store closes) aborts at once, with its reason, 
   const parent = new AbortController()
   const listening = counted(parent.signal)
   const timers = countedTimers(t)
-  const { signal } = timeoutSignal(parent.signal, 60_000)
+  const { signal } = callDeadline(parent.signal, 60_000)
   t.equal(listening.listeners(), 1)
   t.equal(timers.pending(), 1, 'one timer pending')
   parent.abort(new Error('closed'))
@@ -55,14 +55,14 @@ t.test('the parent aborting (the store closes) aborts at once, with its reason, 
   t.match(signal.reason, { message: 'closed' })
   t.equal(timers.pending(), 0, 'the timer is cleared')
   t.equal(listening.listeners(), 0, 'the listener is gone')
-  const already = timeoutSignal(parent.signal, 60_000)
+  const already = callDeadline(parent.signal, 60_000)
   t.ok(already.signal.aborted, 'a parent already aborted: aborted from the start')
 })
 
 t.test('no listener left on the parent once the timeout fired (a store makes many calls in its lifetime)', async t => {
   const parent = new AbortController()
   const listening = counted(parent.signal)
-  const signals = Array.from({ length: 20 }, () => timeoutSignal(parent.signal, 10).signal)
+  const signals = Array.from({ length: 20 }, () => callDeadline(parent.signal, 10).signal)
   t.equal(listening.listeners(), 20)
   await sleep(100)
   t.ok(signals.every(s => s.aborted && (s.reason as Error).name === 'TimeoutError'), 'every call timed out')
@@ -73,7 +73,7 @@ t.test('a call that finishes early holds no timer and no listener until its dead
   const parent = new AbortController()
   const listening = counted(parent.signal)
   const timers = countedTimers(t)
-  const deadline = timeoutSignal(parent.signal, 60_000)
+  const deadline = callDeadline(parent.signal, 60_000)
   t.equal(timers.pending(), 1)
   t.equal(listening.listeners(), 1)
   deadline.release()

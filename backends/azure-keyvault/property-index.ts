@@ -9,7 +9,7 @@
 //    of each starting another listing of every page.
 import type { Logger } from 'pino'
 import { isStoreError, storeError, type StoreError } from '../../src/store/errors.js'
-import { timeoutSignal } from '../../src/store/timeout-signal.js'
+import { withTimeout } from '../../src/store/timeout-signal.js'
 import { keyVaultStoreError } from './client.js'
 import type { SecretProperties } from '@azure/keyvault-secrets'
 
@@ -118,21 +118,20 @@ export class PropertyIndex {
   }
 
   private async list (started: number): Promise<Listing> {
-    const deadline = timeoutSignal(this.closed.signal, this.options.timeoutMs)
     const secrets: IndexedSecret[] = []
     let pages = 0
     try {
-      for await (const page of this.options.list(deadline.signal)) {
-        pages++
-        for (const properties of page) secrets.push(indexedSecret(properties))
-      }
+      await withTimeout(this.closed.signal, this.options.timeoutMs, async signal => {
+        for await (const page of this.options.list(signal)) {
+          pages++
+          for (const properties of page) secrets.push(indexedSecret(properties))
+        }
+      })
     } catch (err) {
       const error = isStoreError(err) ? err : keyVaultStoreError(err, `${this.options.what}: list secrets (page ${pages + 1})`)
       if (this.failure === undefined) this.options.logger.warn({ err: { kind: error.kind, message: error.message }, lastListingAgeMs: this.age() }, 'key vault secret listing failed')
       this.failure = { at: Date.now(), error }
       throw error
-    } finally {
-      deadline.release()
     }
     const listing: Listing = { secrets, at: started, pages, ms: Date.now() - started, groups: new Map() }
     if (this.failure !== undefined) this.options.logger.info({ secrets: secrets.length, pages }, 'key vault secret listing recovered')

@@ -11,7 +11,7 @@ export interface CallDeadline {
   release: () => void
 }
 
-export function timeoutSignal (parent: AbortSignal, ms: number): CallDeadline {
+export function callDeadline (parent: AbortSignal, ms: number): CallDeadline {
   const controller = new AbortController()
   if (parent.aborted) {
     controller.abort(parent.reason)
@@ -36,7 +36,7 @@ export function timeoutSignal (parent: AbortSignal, ms: number): CallDeadline {
 
 /** `call` with a deadline of `ms` under `parent`, released as soon as it settles. */
 export async function withTimeout<T> (parent: AbortSignal, ms: number, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const deadline = timeoutSignal(parent, ms)
+  const deadline = callDeadline(parent, ms)
   try {
     return await call(deadline.signal)
   } finally {
