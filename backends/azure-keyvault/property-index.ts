@@ -9,7 +9,7 @@
 //    of each starting another listing of every page.
 import type { Logger } from 'pino'
 import { isStoreError, storeError, type StoreError } from '../../src/store/errors.js'
-import { withTimeout } from '../../src/store/timeout-signal.js'
+import { withTimeout } from '../../src/store/call-deadline.js'
 import { keyVaultStoreError } from './client.js'
 import type { SecretProperties } from '@azure/keyvault-secrets'
 

@@ -7,7 +7,7 @@
 // watch), whether or not an outage has been noticed. Meanwhile the watch is retried with backoff.
 import type { Logger } from 'pino'
 import { isStoreError, storeError, type StoreError } from '../../src/store/errors.js'
-import { withTimeout } from '../../src/store/timeout-signal.js'
+import { withTimeout } from '../../src/store/call-deadline.js'
 import { httpStatusOf, kubeStoreError, type KubeApi } from './client.js'
 import { Freshness } from './freshness.js'
 import { matchesSelector } from './labels.js'

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino'
 import { MAX_TIMER_MS } from '../../src/core/limits.js'
 import { isStoreError, storeError, storeErrorKind, type StoreError } from '../../src/store/errors.js'
-import { withTimeout } from '../../src/store/timeout-signal.js'
+import { withTimeout } from '../../src/store/call-deadline.js'
 import { describeAuth, expiryOf, logIn, lookupSelf, type Auth, type AuthDescription, type Lease } from './auth.js'
 import { answerError, type VaultHttp } from './http.js'
 

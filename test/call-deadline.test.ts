@@ -1,10 +1,10 @@
-// callDeadline (src/store/timeout-signal.ts): a store call's deadline survives garbage collection
+// callDeadline (src/store/call-deadline.ts): a store call's deadline survives garbage collection
 // (Node 20's AbortSignal.any lost it: nodejs/node#57736), follows the store's closing, and leaves
 // no listener on the long-lived parent signal, nor a pending timer, once the call is over.
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import t, { type Test } from 'tap'
-import { callDeadline, withTimeout } from '../src/store/timeout-signal.js'
+import { callDeadline, withTimeout } from '../src/store/call-deadline.js'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
