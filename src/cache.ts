@@ -18,6 +18,7 @@
 // lru-cache bounds the entries; the rest is here because lru-cache's fetch() does not tell
 // coalesced callers that they got a stale copy, nor why.
 import { LRUCache } from 'lru-cache'
+import { monotonicMs } from './clock.js'
 import type { Backend, ReadResult } from './store/port.js'
 import type { CacheStatus, StoreRead, StoreReader } from './resolver.js'
 import type { CallPriority } from './call-budget.js'
@@ -104,7 +105,7 @@ export class LocatorCache {
     private readonly backend: Backend,
     private readonly settings: CacheSettings,
     private readonly call: StoreCall,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = monotonicMs,
     private readonly events: Pick<CacheEvents, 'onRefresh' | 'onRead'> = {}
   ) {
     // Replaced, evicted or deleted: its hit is no longer what a read answers.
@@ -253,7 +254,7 @@ function replicaReads (maxEntries: number): (locator: string, result: ReadResult
 }
 
 /** A StoreReader with one LocatorCache per backend whose ttl is above 0 (and that does not serve from memory). */
-export function cachedReader (backends: ReadonlyArray<{ backend: Backend, cache: CacheSettings }>, call: StoreCall, events: CacheEvents = {}, now: () => number = Date.now): { read: StoreReader, caches: Map<string, LocatorCache> } {
+export function cachedReader (backends: ReadonlyArray<{ backend: Backend, cache: CacheSettings }>, call: StoreCall, events: CacheEvents = {}, now: () => number = monotonicMs): { read: StoreReader, caches: Map<string, LocatorCache> } {
   const caches = new Map<string, LocatorCache>()
   const replicas = new Map<string, ReturnType<typeof replicaReads>>()
   for (const { backend, cache } of backends) {

@@ -14,6 +14,7 @@
 // slowly instead of passing it by a tenth of the configured rate per second (bench/budget-sim.ts:
 // 66 throttled answers instead of 85-92; bench/results.md).
 import { Counter, Gauge, type Registry } from 'prom-client'
+import { monotonicMs } from './clock.js'
 import { isStoreError, storeError, type StoreError } from './store/errors.js'
 import type { Backend, BackendDefinition } from './store/port.js'
 
@@ -106,7 +107,7 @@ export class CallBudget {
   #timer: NodeJS.Timeout | undefined
   readonly #stats = { throttled: 0, retried: 0, refused: 0, waitedMs: 0, calls: 0 }
 
-  constructor (settings: BudgetSettings, now: () => number = () => performance.now()) {
+  constructor (settings: BudgetSettings, now: () => number = monotonicMs) {
     this.#settings = settings
     this.#cost = Math.max(1, settings.callsPerRead ?? 1)
     // A read must fit in the bucket, or it could never start.

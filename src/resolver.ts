@@ -4,6 +4,7 @@ import type { Backend, ReadResult } from './store/port.js'
 import type { InvalidEntry, Source } from './core/entries.js'
 import type { Identity } from './core/identity.js'
 import { LRUCache } from 'lru-cache'
+import { monotonicMs } from './clock.js'
 import { mergeLayers, type LayerRead, type ResolvedEntry } from './core/merge.js'
 import { DeadlineExceeded } from './errors.js'
 import type { StoreError } from './store/errors.js'
@@ -207,7 +208,7 @@ function annotatedError (err: unknown, p: PlannedRead): StoreError {
  * last resolution is the answer without asking the reader again: one lookup per warm request.
  * `now` is the reader's clock (reusableUntil is in its time).
  */
-export function createResolver (layers: readonly string[], backends: readonly Backend[], read: StoreReader, memoEntries = 10_000, now: () => number = Date.now): Resolver {
+export function createResolver (layers: readonly string[], backends: readonly Backend[], read: StoreReader, memoEntries = 10_000, now: () => number = monotonicMs): Resolver {
   const memo = new LRUCache<string, Memo>({ max: memoEntries })
   // Every read result is a new object per store read and the very same object while cached, so
   // "first seen" is one WeakSet lookup per layer (held only as long as the result is).

@@ -426,3 +426,25 @@ t.test('reuse: a hit is no longer reusable once its entry is replaced, evicted o
   t.notOk(c.reusable(), 'replaced by a newer read')
   t.ok((cache.freshHit('c') as CacheHit).reusable(), 'the newer read is')
 })
+
+t.test('over HTTP: a wall-clock step (NTP, a resumed VM) neither expires every entry at once nor keeps one past its ttl', async t => {
+  // The cache and the resolver's reuse of warm reads measure ages on the monotonic clock
+  // (src/clock.ts). Date.now is stepped from before start-up, as the system clock would be.
+  const wallClock = Date.now
+  let step = 0
+  Date.now = () => wallClock() + step
+  const store = countingStore()
+  store.documents.set('northflank/proj/api', { API_KEY: 'v1' })
+  const svc = await startTestService({ backends: [{ name: 'counting', type: 'counting', cache: { ttl: 0.5 } }] }, { definitions: [countingDefinition(store)] })
+  t.teardown(async () => { Date.now = wallClock; await svc.close() })
+  t.equal((await svc.fetchAs(api)).status, 200)
+  t.equal(store.totalCalls(), 3)
+  step = 3_600_000
+  t.equal((await svc.fetchAs(api)).status, 200)
+  t.equal(store.totalCalls(), 3, 'an hour forward: the entries are still within their ttl, no store call')
+  step = -3_600_000
+  store.documents.set('northflank/proj/api', { API_KEY: 'v2' })
+  await new Promise(resolve => setTimeout(resolve, 700))
+  t.same(await (await svc.fetchAs(api)).json(), { secrets: [{ type: 'ENV', key: 'API_KEY', value: 'v2' }] }, 'an hour back: the entry still expired on its ttl')
+  t.equal(store.totalCalls(), 6)
+})
